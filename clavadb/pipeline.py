@@ -1,0 +1,306 @@
+"""The clone pipeline: source -> workspace -> plan -> model -> keys, generated columns, constraints -> destination.
+
+`clone` = `train` + `sample` in one process; `train` writes the model file, `sample` needs only that file.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from clavadb import constraints, keys, privacy
+from clavadb.config import add_config_foreign_keys, check_against_schema
+from clavadb.errors import ClavaError, ConfigError
+from clavadb.schema import Schema, Table
+from clavadb.workspace import Workspace
+
+SAMPLE_ROWS = 10_000  # rows per table the personal-data detector looks at
+UNIQUE_SHARE = 0.9  # tables whose real rows are this unique are checked for copied rows
+
+Progress = Callable[[str, str, float], None]
+
+
+@dataclass
+class Options:
+    schemas: list[str] | None = None
+    tables: list[str] | None = None
+    exclude: list[str] | None = None
+    preset: str = "fast"
+    method: str = "clava"
+    overrides: dict[str, Any] = field(default_factory=dict)
+    rare_k: int = 5
+    config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Timer:
+    stages: dict[str, float] = field(default_factory=dict)
+
+    def run(self, stage: str, fn: Callable[[], Any]) -> Any:
+        t0 = time.perf_counter()
+        try:
+            return fn()
+        finally:
+            self.stages[stage] = self.stages.get(stage, 0.0) + time.perf_counter() - t0
+
+
+def _noop(stage: str, table: str, fraction: float) -> None:
+    pass
+
+
+# -- selecting tables ------------------------------------------------------------------------------
+
+def select_tables(schema: Schema, tables: list[str] | None, exclude: list[str] | None,
+                  cfg: Mapping[str, Any]) -> tuple[Schema, list[str]]:
+    """Apply --tables / --exclude / config exclusions keeping referential closure.
+
+    --tables pulls in every ancestor the chosen tables reference (so their FKs hold); excluding a table whose
+    children stay is an error naming them, since those children could not keep their FKs."""
+    notes: list[str] = []
+    graph = schema.graph()
+    chosen = set(schema.tables)
+    if tables:
+        unknown = [t for t in tables if t not in schema.tables]
+        if unknown:
+            raise ConfigError(f"--tables names unknown table(s) {unknown}", f"known: {', '.join(schema.tables)}")
+        import networkx as nx
+
+        chosen = set(tables)
+        for t in tables:
+            chosen |= nx.ancestors(graph.g, t)
+        added = sorted(chosen - set(tables))
+        if added:
+            notes.append(f"added referenced table(s) {', '.join(added)} so every foreign key holds")
+    excluded = set(exclude or []) | {t for t, c in cfg.get("tables", {}).items() if c.get("exclude")}
+    unknown = sorted(excluded - set(schema.tables))
+    if unknown:
+        raise ConfigError(f"cannot exclude unknown table(s) {unknown}", f"known: {', '.join(schema.tables)}")
+    chosen -= excluded
+    for t in sorted(excluded):
+        orphaned = sorted(c for c in graph.descendants(t) if c in chosen and _references(schema, c, t))
+        if orphaned:
+            raise ConfigError(
+                f"cannot exclude {t}: table(s) {', '.join(orphaned)} reference it",
+                f"exclude them too (--exclude {' --exclude '.join(orphaned)})",
+            )
+    order = [t for t in schema.tables if t in chosen]
+    return schema.subset(order), notes
+
+
+def _references(schema: Schema, child: str, parent: str) -> bool:
+    return any(fk.ref_table == parent for fk in schema.tables[child].foreign_keys)
+
+
+# -- reading ---------------------------------------------------------------------------------------
+
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """Arrow -> pandas the way the codecs expect: decimals as floats, integers and booleans nullable."""
+    cols = []
+    for f in table.schema:
+        col = table.column(f.name)
+        if pa.types.is_decimal(f.type):
+            col = col.cast(pa.float64())
+        cols.append(col)
+    table = pa.Table.from_arrays(cols, names=table.column_names)
+    mapping = {
+        pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+        pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+        pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype(),
+    }
+    return table.to_pandas(types_mapper=mapping.get)
+
+
+@dataclass
+class Source:
+    schema: Schema
+    frames: dict[str, pd.DataFrame]
+    notes: list[str]
+
+
+def read_source(dsn: str, opts: Options, progress: Progress = _noop) -> Source:
+    from clavadb.adapters import open_adapter
+
+    with open_adapter(dsn, read_only=True) as src:
+        full = src.introspect(opts.schemas)
+        if not full.tables:
+            raise ClavaError(f"the source {dsn} has no tables in schema(s) {', '.join(opts.schemas or ['default'])}",
+                             "pass --schema NAME to choose the schema that holds them")
+        add_config_foreign_keys(opts.config, full)
+        check_against_schema(opts.config, full)
+        schema, notes = select_tables(full, opts.tables, opts.exclude, opts.config)
+        ws = Workspace()
+        frames = {}
+        n = len(schema.tables)
+        for i, (key, table) in enumerate(schema.tables.items()):
+            progress("read", key, i / n)
+            # Through the DuckDB workspace: batches stream in, SQL statistics run there.
+            ws.load(key, src.read_batches(table), schema=src.empty_arrow(table).schema)
+            frames[key] = to_frame(ws.arrow(key))
+        progress("read", "", 1.0)
+        ws.close()
+    return Source(schema, frames, notes)
+
+
+# -- training --------------------------------------------------------------------------------------
+
+def plan(source: Source, opts: Options) -> list[privacy.ColumnPlan]:
+    samples = {k: (f.sample(SAMPLE_ROWS, random_state=0) if len(f) > SAMPLE_ROWS else f)
+               for k, f in source.frames.items()}
+    return privacy.plan_columns(source.schema, samples, opts.config)
+
+
+def modeled_columns(schema: Schema, plans: list[privacy.ColumnPlan]) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {k: [] for k in schema.tables}
+    for p in plans:
+        if p.action == "model":
+            out[p.table].append(p.column)
+    return out
+
+
+def kept_tables(plans: list[privacy.ColumnPlan]) -> set[str]:
+    return {p.table for p in plans if p.action == "keep"}
+
+
+def row_fingerprints(frame: pd.DataFrame, columns: list[str], salt: str) -> np.ndarray:
+    """64-bit salted hashes of rows over `columns`, on a text rendering so dtypes do not matter."""
+    if not columns or frame.empty:
+        return np.zeros(0, dtype=np.uint64)
+    text = frame[columns].astype("string").fillna("\x00")
+    return pd.util.hash_pandas_object(text, index=False, hash_key=salt[:16].ljust(16, "0")).to_numpy()
+
+
+def train(source: Source, opts: Options, progress: Progress = _noop, timer: Timer | None = None):
+    """Fit the synthesizer; its `extra` carries what sampling needs besides the model (no real personal value)."""
+    from clavadb.model import Synthesizer
+
+    timer = timer or Timer()
+    plans = timer.run("plan", lambda: plan(source, opts))
+    modeled = modeled_columns(source.schema, plans)
+    keep = kept_tables(plans)
+    for t in keep:
+        modeled[t] = []
+    syn = Synthesizer(source.schema, preset=opts.preset, method=opts.method, **opts.overrides)
+    timer.run("fit", lambda: syn.fit(source.frames, modeled=modeled, progress=progress))
+    salt = f"{np.random.default_rng().integers(1 << 62):016x}"
+    fingerprints = {}
+    for key, frame in source.frames.items():
+        cols = modeled[key]
+        # Only tables whose real rows are mostly unique can leak a record by copying it; in low-entropy
+        # tables (a few categorical columns) equal rows are expected and identify no one.
+        if cols and len(frame) and frame[cols].drop_duplicates().shape[0] >= UNIQUE_SHARE * len(frame):
+            fingerprints[key] = row_fingerprints(frame, cols, salt).tolist()
+    syn.extra = {
+        "plans": [p.__dict__ for p in plans],
+        "column_stats": privacy.column_stats(source.schema, plans, source.frames),
+        "key_stats": keys.key_shape_stats(source.schema, source.frames),
+        "rare_k": opts.rare_k,
+        "salt": salt,
+        "fingerprints": fingerprints,
+        # A kept lookup table is copied as is: the user chose to ship its rows.
+        "kept": {t: _frame_to_records(source.frames[t]) for t in keep},
+        "notes": source.notes,
+    }
+    return syn
+
+
+def _frame_to_records(frame: pd.DataFrame) -> dict[str, list]:
+    return {c: [None if pd.isna(v) else (v.isoformat() if hasattr(v, "isoformat") else v)
+                for v in frame[c].tolist()] for c in frame.columns}
+
+
+# -- sampling --------------------------------------------------------------------------------------
+
+@dataclass
+class Synthetic:
+    schema: Schema
+    frames: dict[str, pd.DataFrame]
+    repairs: dict[str, Any]
+    copies_resampled: int
+
+
+def generate(syn, scale: float, seed: int, check_eval: Callable[[Table, pa.Table], dict] | None = None,
+             timer: Timer | None = None) -> Synthetic:
+    if not 0.01 <= scale <= 10:
+        raise ConfigError(f"--scale {scale} is out of range", "use a value from 0.01 to 10")
+    timer = timer or Timer()
+    schema: Schema = syn.schema
+    extra = syn.extra
+    plans = [privacy.ColumnPlan(**p) for p in extra["plans"]]
+    frames = timer.run("sample", lambda: syn.sample(scale=scale, seed=seed))
+    frames = _restore_kept(schema, frames, extra.get("kept", {}))
+    frames = timer.run("keys", lambda: keys.assign_keys(schema, frames, extra["key_stats"], seed))
+    frames = timer.run("generate", lambda: privacy.fill_generated(
+        schema, plans, frames, seed, k_rare=extra.get("rare_k", 5), real_stats=extra["column_stats"]))
+    frames, copies = timer.run("privacy", lambda: _resample_copies(schema, plans, frames, extra, seed))
+    frames, report = timer.run("constraints", lambda: constraints.enforce(
+        schema, frames, extra["column_stats"], seed, check_eval=check_eval))
+    for key, table in schema.tables.items():
+        frames[key] = _finish(table, frames[key], plans)
+    return Synthetic(schema, frames, report.to_dict(), copies)
+
+
+def _restore_kept(schema: Schema, frames: dict[str, pd.DataFrame], kept: Mapping[str, dict]) -> dict:
+    """Put a kept table's real rows in place of its sampled ones; children's positions wrap onto them."""
+    for t, records in kept.items():
+        real = pd.DataFrame(records)
+        n = len(real)
+        frames[t] = real
+        for child, fk in schema.foreign_keys():
+            if fk.ref_table == t and child in frames:
+                col = f"__fk__{fk.name}"
+                if col in frames[child] and n:
+                    frames[child][col] = frames[child][col] % n
+    return frames
+
+
+def _resample_copies(schema: Schema, plans: list[privacy.ColumnPlan], frames: dict[str, pd.DataFrame],
+                     extra: Mapping[str, Any], seed: int) -> tuple[dict, int]:
+    """No synthetic row may equal a real one: a matching row gets one modeled value redrawn from another
+    synthetic row (the model's own marginal), until none match."""
+    rng = np.random.default_rng(seed + 17)
+    total = 0
+    modeled = {}
+    for p in plans:
+        if p.action == "model":
+            modeled.setdefault(p.table, []).append(p.column)
+    for key, fps in extra.get("fingerprints", {}).items():
+        frame, cols = frames[key], modeled.get(key, [])
+        if not cols or frame.empty:
+            continue
+        real = np.asarray(fps, dtype=np.uint64)
+        for _ in range(20):
+            hit = np.isin(row_fingerprints(frame, cols, extra["salt"]), real)
+            n = int(hit.sum())
+            if not n:
+                break
+            total += n
+            rows = np.flatnonzero(hit)
+            col_idx = rng.integers(len(cols), size=n)
+            donors = rng.integers(len(frame), size=n)
+            for j, c in enumerate(cols):
+                sel = col_idx == j
+                if sel.any():
+                    frame.iloc[rows[sel], frame.columns.get_loc(c)] = frame[c].to_numpy()[donors[sel]]
+        frames[key] = frame
+    return frames, total
+
+
+def _finish(table: Table, frame: pd.DataFrame, plans: list[privacy.ColumnPlan]) -> pd.DataFrame:
+    """Columns in the table's order; excluded columns NULL; computed columns left to the destination."""
+    out = {}
+    n = len(frame)
+    for col in table.columns:
+        if col.generated:
+            continue
+        out[col.name] = frame[col.name] if col.name in frame else pd.Series([None] * n, dtype="object")
+    return pd.DataFrame(out)
+
+
+def to_arrow(frames: Mapping[str, pd.DataFrame]) -> dict[str, pa.Table]:
+    return {k: pa.Table.from_pandas(f, preserve_index=False) for k, f in frames.items()}
