@@ -28,10 +28,18 @@ def pg_server(tmp_path_factory) -> str:
     if external:
         yield external
         return
+    import shutil
+    import tempfile
+
     import pgserver
 
-    server = pgserver.get_server(tmp_path_factory.mktemp("pg"), cleanup_mode="stop")
+    # Under root pgserver runs the server as its own user, which cannot enter pytest's 0700 temp root.
+    base = Path(tempfile.mkdtemp(prefix="clavadb-pg-"))
+    base.chmod(0o755)
+    server = pgserver.get_server(base / "data", cleanup_mode="stop")
     yield server.get_uri()
+    server.cleanup()
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.fixture

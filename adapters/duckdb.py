@@ -1,0 +1,160 @@
+"""DuckDB adapter: catalog introspection, Arrow reads, and transactional mirrored writes.
+
+DSNs: `duckdb:///abs/path.duckdb`, `duckdb:///:memory:`, `:memory:`, or a bare path ending in .duckdb/.db/.ddb.
+
+Writing a schema of another engine (PostgreSQL) here maps each column from its kind (type_substitutions
+lists every mapping that is not exact):
+
+| source (kind / type)                | DuckDB                                     | reported |
+|-------------------------------------|--------------------------------------------|----------|
+| smallint / integer / bigint         | SMALLINT / INTEGER / BIGINT                |          |
+| real / double precision             | FLOAT / DOUBLE                             |          |
+| numeric(p,s), p <= 38               | DECIMAL(p,s)                               |          |
+| numeric (no precision, or p > 38)   | DOUBLE                                     | yes      |
+| boolean, date, time, interval, uuid | same                                       |          |
+| timestamp / timestamptz / timetz    | TIMESTAMP / TIMESTAMPTZ / TIMETZ           |          |
+| text                                | VARCHAR                                    |          |
+| varchar(n), char(n)                 | VARCHAR + CHECK (length(c) <= n)           | yes      |
+| json / jsonb                        | JSON                                       | jsonb    |
+| bytea                               | BLOB                                       |          |
+| enum type                           | ENUM type of the same name                 |          |
+| domain                              | its base type + NOT NULL + CHECKs inlined  | yes      |
+| T[]                                 | LIST T[]                                   |          |
+| serial / identity / nextval default | SEQUENCE (START past max key) + DEFAULT nextval | identity |
+| other (money, inet, tsvector, ...)  | VARCHAR                                    | yes      |
+
+DuckDB declares PRIMARY KEY, UNIQUE, CHECK and FOREIGN KEY only inside CREATE TABLE (ALTER TABLE ADD
+CONSTRAINT is not implemented in 1.5), keeps no constraint names, and checks every row on INSERT (so
+`validate` has no effect: everything is validated). Hence: tables are created parents first with all their
+constraints and loaded parents first. A self-referencing FK is declared and its rows are inserted level by
+level (roots first), because DuckDB checks an INSERT against the rows committed before that statement.
+In a cycle between tables, the FK towards a table created later cannot be declared; it is left out and
+listed in type_substitutions. FK actions (ON DELETE CASCADE, ...) and partial unique indexes have no
+DuckDB equivalent and are reported too. The whole write is one transaction.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+from clavadb.errors import ClavaError, ConnectionFailed, ConstraintUnsatisfiable, DestinationNotEmpty
+from clavadb.schema import Schema, Table
+from clavadb.workspace import qident
+
+from .base import BATCH_ROWS, Adapter, WriteReport
+from .duck_catalog import introspect as _introspect
+from .duck_writer import Writer, evaluate_checks, qualified
+
+
+def parse_dsn(dsn: str) -> str:
+    """The file path (or :memory:) a DuckDB DSN names."""
+    path = dsn[len("duckdb://"):] if dsn.lower().startswith("duckdb://") else dsn
+    if path in ("", "/:memory:", ":memory:"):
+        return ":memory:"
+    return path
+
+
+class DuckDBAdapter(Adapter):
+    engine = "duckdb"
+
+    def __init__(self, dsn: str, read_only: bool = True):
+        super().__init__(dsn, read_only)
+        self.path = parse_dsn(dsn)
+        self._new_file = False
+        self._remove_on_close = False
+        self.unevaluable_checks: list[str] = []  # "table.check: expression" that DuckDB cannot evaluate
+        if self.path != ":memory:":
+            p = Path(self.path)
+            if not p.exists():
+                if read_only:
+                    raise ClavaError(f"no DuckDB database at {self.path}", "check the path of the source database")
+                self._new_file = True
+        try:
+            self.con = duckdb.connect(self.path, read_only=read_only and self.path != ":memory:")
+        except duckdb.Error as e:
+            raise ConnectionFailed(f"cannot open DuckDB database {self.path}: {e}",
+                                   "is another process writing to it, or is it not a DuckDB file?") from None
+
+    # -- reading ----------------------------------------------------------------------------------
+    def introspect(self, schemas: list[str] | None = None) -> Schema:
+        return _introspect(self.con, schemas or ["main"])
+
+    def _select(self, table: Table, columns: list[str] | None) -> str:
+        names = columns or table.column_names
+        kinds = {c.name: c.kind for c in table.columns}
+        # Enums come out as plain strings, the same Arrow type the PostgreSQL adapter reads them as.
+        cols = ", ".join(
+            f"CAST({qident(c)} AS VARCHAR) AS {qident(c)}" if kinds.get(c) == "enum" else qident(c) for c in names
+        )
+        return f"SELECT {cols} FROM {qualified(table)}"
+
+    def read_batches(self, table: Table, columns: list[str] | None = None,
+                     batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        cur = self.con.cursor()  # own cursor: other queries on the adapter may run while this streams
+        try:
+            yield from cur.execute(self._select(table, columns)).to_arrow_reader(batch_rows)
+        finally:
+            cur.close()
+
+    def empty_arrow(self, table: Table, columns: list[str] | None = None) -> pa.Table:
+        return self.con.cursor().execute(self._select(table, columns) + " LIMIT 0").to_arrow_table()
+
+    # -- writing ----------------------------------------------------------------------------------
+    def write(self, schema: Schema, data: Mapping[str, pa.Table | Iterator[pa.RecordBatch]], *,
+              replace: bool = False, validate: bool = True) -> WriteReport:
+        if self.read_only:
+            raise ClavaError(f"the DuckDB database {self.path} is opened read-only",
+                             "open the destination with read_only=False")
+        t0 = time.perf_counter()
+        writer = Writer(self.con, schema, data)
+        try:
+            writer.plan()  # every check that needs no transaction, before anything is written
+        except BaseException:
+            self._remove_on_close = self._new_file
+            raise
+        clash = writer.existing_tables()
+        if clash and not replace:
+            raise DestinationNotEmpty(
+                f"{self.path} already holds {len(clash)} of the tables to write: {', '.join(sorted(clash)[:5])}",
+                "write to an empty database, or pass replace (--replace) to drop and recreate those tables",
+            )
+        self.con.execute("BEGIN TRANSACTION")
+        try:
+            writer.run(replace=replace)
+            self.con.execute("COMMIT")
+        except BaseException as e:
+            self.con.execute("ROLLBACK")
+            self._remove_on_close = self._new_file
+            if writer.source_error is not None and isinstance(e, duckdb.Error):
+                raise writer.source_error from None  # e.g. KeyboardInterrupt in the caller's batch iterator
+            if isinstance(e, duckdb.ConstraintException):
+                raise ConstraintUnsatisfiable(
+                    f"{writer.current}: {e}", "the rows violate a constraint DuckDB enforces; nothing was written"
+                ) from None
+            if isinstance(e, duckdb.Error):
+                raise ClavaError(f"writing {writer.current} to {self.path} failed: {e}",
+                                 "nothing was written") from None
+            raise
+        report = writer.report
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    # -- CHECK evaluation -------------------------------------------------------------------------
+    def evaluate_checks(self, table: Table, data: pa.Table, schema: Schema | None = None) -> dict[str, np.ndarray]:
+        """Per CHECK of `table` (and per inlined domain CHECK, named "column.check"), a boolean mask of the
+        rows of `data` that fail it. NULL passes, as in SQL. Checks DuckDB cannot evaluate are skipped
+        and listed in self.unevaluable_checks."""
+        masks, self.unevaluable_checks = evaluate_checks(table, data, schema)
+        return masks
+
+    def close(self) -> None:
+        self.con.close()
+        if self._remove_on_close and self.path != ":memory:":
+            for suffix in ("", ".wal"):
+                Path(self.path + suffix).unlink(missing_ok=True)

@@ -1,0 +1,306 @@
+"""PostgreSQL adapter (psycopg 3): catalog introspection, COPY-based bulk read and write.
+
+The catalog side is in pg_catalog, types in pg_types (the type maps), COPY <-> Arrow in pg_copy,
+DDL in pg_write. A read-only adapter holds one REPEATABLE READ READ ONLY transaction for its whole
+life, so introspection, row counts and every table read see the same snapshot.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterator, Mapping
+
+import numpy as np
+import psycopg
+import pyarrow as pa
+from psycopg import errors as pgerr
+
+from clavadb.errors import ClavaError, ConnectionFailed, ConstraintUnsatisfiable, DestinationNotEmpty
+from clavadb.schema import Column, Schema, Table
+from clavadb.workspace import qident
+
+from . import pg_write as ddl
+from .base import BATCH_ROWS, Adapter, WriteReport
+from .pg_catalog import introspect as read_catalog
+from .pg_copy import copy_in, read_csv_batches
+from .pg_types import arrow_type, render_type
+
+_SESSION = {"DateStyle": "ISO, YMD", "TimeZone": "UTC", "IntervalStyle": "iso_8601", "bytea_output": "hex",
+            "extra_float_digits": "3", "client_encoding": "UTF8"}
+
+
+def _connect_error(dsn: str, exc: psycopg.Error) -> ConnectionFailed:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    low = str(exc).lower()
+    where = _redact(dsn)
+    if "password authentication failed" in low or "no password supplied" in low or "authentication failed" in low:
+        return ConnectionFailed(f"PostgreSQL rejected the credentials for {where}: {text}",
+                                "check the user name and password in the DSN")
+    if "does not exist" in low and "database" in low:
+        return ConnectionFailed(f"database missing on {where}: {text}",
+                                "create it first (createdb) or fix the database name in the DSN")
+    if "permission denied" in low or "not permitted" in low:
+        return ConnectionFailed(f"no permission to connect to {where}: {text}",
+                                "grant CONNECT on the database to this user")
+    return ConnectionFailed(f"cannot reach PostgreSQL at {where}: {text}",
+                            "check host, port or socket path, and that the server is running")
+
+
+def _redact(dsn: str) -> str:
+    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
+
+
+class PostgresAdapter(Adapter):
+    engine = "postgresql"
+
+    def __init__(self, dsn: str, read_only: bool = True):
+        super().__init__(dsn, read_only)
+        conninfo = re.sub(r"^postgresql\+psycopg://", "postgresql://", dsn)
+        try:
+            self.con = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
+        except psycopg.Error as exc:
+            raise _connect_error(dsn, exc) from None
+        # formats the COPY parsers rely on, whatever the server's defaults are
+        settings = {**_SESSION, **({"default_transaction_read_only": "on"} if read_only else {})}
+        self.con.execute("; ".join(f"SET {k} = '{v}'" for k, v in settings.items()))
+        self.con.autocommit = False
+        if read_only:
+            self.con.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+            self.con.read_only = True
+        self._schema: Schema | None = None
+
+    # -- catalog ------------------------------------------------------------------------------------
+    def introspect(self, schemas: list[str] | None = None) -> Schema:
+        schema = read_catalog(self.con, list(schemas or ["public"]))
+        if not self.read_only:
+            self.con.rollback()
+        self._schema = schema
+        return schema
+
+    # -- read ---------------------------------------------------------------------------------------
+    def _columns(self, table: Table, columns: list[str] | None) -> list[Column]:
+        return [table.column(c) for c in columns] if columns else list(table.columns)
+
+    def read_batches(self, table: Table, columns: list[str] | None = None,
+                     batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+        cols = self._columns(table, columns)
+        try:
+            with self.con.cursor() as cur:
+                yield from read_csv_batches(cur, ddl.table_sql(table), cols, self._schema, batch_rows)
+        finally:
+            if not self.read_only:
+                self._idle()
+
+    def _idle(self) -> None:
+        """End any implicit transaction, so that write() runs in a transaction of its own (not a savepoint)."""
+        if self.con.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+            self.con.rollback()
+
+    def empty_arrow(self, table: Table, columns: list[str] | None = None) -> pa.Table:
+        cols = self._columns(table, columns)
+        return pa.schema([(c.name, arrow_type(c, self._schema)) for c in cols]).empty_table()
+
+    # -- write --------------------------------------------------------------------------------------
+    def write(self, schema: Schema, data: Mapping[str, pa.Table | Iterator[pa.RecordBatch]], *,
+              replace: bool = False, validate: bool = True) -> WriteReport:
+        if self.read_only:
+            raise ClavaError("this connection to PostgreSQL is read-only", "open the destination with read_only=False")
+        t0 = time.perf_counter()
+        report = WriteReport()
+        self._idle()
+        try:
+            with self.con.transaction():
+                self._write(schema, data, replace, validate, report)
+        except BaseException as exc:
+            self._reset_after_failure()
+            raise _write_error(exc) from exc
+        report.seconds = time.perf_counter() - t0
+        return report
+
+    def _reset_after_failure(self) -> None:
+        """Make sure nothing stays open: a broken connection is closed (the server then rolls back)."""
+        try:
+            if self.con.info.transaction_status != psycopg.pq.TransactionStatus.IDLE:
+                self.con.rollback()
+        except psycopg.Error:
+            self.con.close()
+
+    def _existing(self, schema: Schema) -> tuple[list[str], set[str]]:
+        tables = [(ddl.target_schema(t.schema), t.name) for t in schema.tables.values()]
+        found = self.con.execute(
+            """SELECT n.nspname, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+               WHERE (n.nspname, c.relname) IN (SELECT * FROM unnest(%s::text[], %s::text[]))
+                 AND c.relkind IN ('r', 'p', 'v', 'm', 'f')""",
+            [[s for s, _ in tables], [n for _, n in tables]],
+        ).fetchall()
+        types = {f"{n}.{t}" for n, t in self.con.execute(
+            "SELECT n.nspname, t.typname FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace"
+            " WHERE t.typtype IN ('e', 'd')").fetchall()}
+        return [f"{s}.{n}" for s, n in found], types
+
+    def _write(self, schema: Schema, data, replace: bool, validate: bool, report: WriteReport) -> None:
+        con = self.con
+        existing, types = self._existing(schema)
+        if existing and not replace:
+            shown = ", ".join(existing[:5]) + (" ..." if len(existing) > 5 else "")
+            raise DestinationNotEmpty(f"destination already has {len(existing)} of the tables: {shown}",
+                                      "write into an empty database, or pass --replace to drop and recreate them")
+        if existing:
+            con.execute("DROP TABLE " + ", ".join(
+                f"{qident(s)}.{qident(n)}" for s, n in (e.split(".", 1) for e in existing)) + " CASCADE")
+        subs = report.type_substitutions
+        for sql in ddl.type_ddl(schema, types):
+            con.execute(sql)
+        for t in schema.tables.values():
+            con.execute(ddl.create_table(schema, t, subs))
+        for sql in ddl.owned_by(schema):
+            con.execute(sql)
+        with con.cursor() as cur:
+            for key, t in schema.tables.items():
+                report.tables[key] = self._load(cur, schema, t, data.get(key))
+        n = 0
+        for t in schema.tables.values():
+            for sql in ddl.key_ddl(t):
+                con.execute(sql)
+                n += 1
+        for t in schema.tables.values():
+            for name, sql in ddl.check_ddl(t, validate):
+                n += self._add_check(t, name, sql, schema, subs)
+        for t in schema.tables.values():
+            for fk in t.foreign_keys:
+                if fk.ref_table in schema.tables:
+                    con.execute(ddl.fk_ddl(schema, t, fk, validate))
+                    n += 1
+        for t in schema.tables.values():
+            for sql in ddl.index_ddl(schema, t):
+                con.execute(sql)
+            for sql in ddl.sequence_sync(schema, t):
+                con.execute(sql)
+        report.constraints = n
+
+    def _add_check(self, t: Table, name: str, sql: str, schema: Schema, subs: list[str]) -> int:
+        """Add a CHECK; one from another engine that PostgreSQL cannot parse is skipped and reported."""
+        if schema.engine == "postgresql":
+            self.con.execute(sql)
+            return 1
+        try:
+            with self.con.transaction():
+                self.con.execute(sql)
+            return 1
+        except (pgerr.SyntaxError, pgerr.UndefinedFunction, pgerr.UndefinedColumn, pgerr.DatatypeMismatch,
+                pgerr.InvalidTextRepresentation):
+            subs.append(f"{t.key}: CHECK {name} skipped (not valid in PostgreSQL)")
+            return 0
+
+    def _load(self, cur, schema: Schema, t: Table, rows) -> int:
+        if rows is None:
+            return 0
+        # generated columns are computed here when the schema is PostgreSQL's, loaded otherwise
+        cols = [c.name for c in t.columns if not (c.generated and schema.engine == "postgresql")]
+        if isinstance(rows, pa.Table):
+            present = [c for c in cols if c in rows.column_names]
+            batches = rows.select(present).to_batches(max_chunksize=BATCH_ROWS)
+        else:
+            batches, present = _select_stream(rows, cols)
+        return copy_in(cur, ddl.table_sql(t), present, batches)
+
+    # -- CHECK evaluation -----------------------------------------------------------------------------
+    def evaluate_checks(self, table: Table, data: pa.Table, schema: Schema | None = None) -> dict[str, np.ndarray]:
+        """Rows of `data` failing each CHECK of `table` (and of its columns' domains), as boolean masks.
+
+        Keys: the check name; a domain check is "<column>.<check name>". PostgreSQL evaluates the
+        expressions on a temporary copy of the rows, in a transaction that is rolled back; a NULL
+        result passes, as in SQL. Checks on columns missing from `data` are left out."""
+        if self.read_only:
+            raise ClavaError("evaluating CHECK constraints needs a writable PostgreSQL connection",
+                             "open the adapter with read_only=False")
+        schema = schema or self._schema or Schema(engine="postgresql")
+        present = [c for c in table.columns if c.name in data.column_names and not c.generated]
+        names = {c.name for c in present}
+        checks: list[tuple[str, str]] = [(c.name, c.expression) for c in table.checks
+                                         if not c.columns or set(c.columns) <= names]
+        for c in present:
+            dom = schema.domains.get(c.domain) if c.domain else None
+            for chk in dom.checks if dom else []:
+                checks.append((f"{c.name}.{chk.name}", re.sub(r"\bVALUE\b", qident(c.name), chk.expression)))
+        masks = {name: np.zeros(data.num_rows, dtype=bool) for name, _ in checks}
+        if not checks or data.num_rows == 0:
+            return masks
+        tmp = qident("clava_check_rows")
+        self._idle()
+        try:
+            with self.con.transaction(force_rollback=True), self.con.cursor() as cur:
+                _, types = self._existing(Schema(engine=schema.engine))
+                for sql in ddl.type_ddl(Schema(engine=schema.engine, enums=schema.enums), types):
+                    if sql.startswith("CREATE TYPE"):
+                        cur.execute(sql)
+                subs: list[str] = []
+                coldefs = ", ".join(f"{qident(c.name)} {self._check_type(c, schema, subs)}" for c in present)
+                cur.execute(f"CREATE TEMP TABLE {tmp} (clava_rn bigint, {coldefs}) ON COMMIT DROP")
+                rn = pa.array(np.arange(data.num_rows, dtype=np.int64))
+                rows = data.select([c.name for c in present]).add_column(0, "clava_rn", rn)
+                copy_in(cur, tmp, rows.column_names, rows.to_batches(max_chunksize=BATCH_ROWS))
+                for name, expr in checks:
+                    bad = cur.execute(f"SELECT clava_rn FROM {tmp} WHERE NOT ({expr})").fetchall()
+                    if bad:
+                        masks[name][np.fromiter((r[0] for r in bad), dtype=np.int64, count=len(bad))] = True
+        except psycopg.Error as exc:
+            self._reset_after_failure()
+            raise ClavaError(f"cannot evaluate the CHECK constraints of {table.key}: {_first_line(exc)}",
+                             "the check expressions must be valid PostgreSQL") from None
+        return masks
+
+    @staticmethod
+    def _check_type(c: Column, schema: Schema, subs: list[str]) -> str:
+        """Column type of the staging table: a domain's base type (its checks are evaluated apart)."""
+        if schema.engine == "postgresql":
+            if c.domain and c.domain in schema.domains:
+                return schema.domains[c.domain].base_type
+            return c.type
+        return render_type(c, schema, subs, c.name)
+
+    def close(self) -> None:
+        if not self.con.closed:
+            try:
+                self.con.rollback()
+            finally:
+                self.con.close()
+
+
+def _select_stream(rows, cols: list[str]):
+    """Columns of the table present in a stream of record batches, and the stream restricted to them."""
+    it = iter(rows)
+    first = next(it, None)
+    if first is None:
+        return iter(()), cols
+    present = [c for c in cols if c in first.schema.names]
+
+    def gen():
+        yield first.select(present)
+        for b in it:
+            yield b.select(present)
+
+    return gen(), present
+
+
+def _first_line(exc: BaseException) -> str:
+    s = str(exc).strip()
+    return s.splitlines()[0] if s else type(exc).__name__
+
+
+def _write_error(exc: BaseException) -> BaseException:
+    """psycopg errors -> one-line ClavaErrors; ClavaErrors and interrupts pass through."""
+    if isinstance(exc, ClavaError) or not isinstance(exc, psycopg.Error):
+        return exc
+    diag = getattr(exc, "diag", None)
+    where = f" (table {diag.table_name})" if diag is not None and diag.table_name else ""
+    if isinstance(exc, pgerr.IntegrityError):
+        return ConstraintUnsatisfiable(f"the destination rejected the rows{where}: {_first_line(exc)}",
+                                       "nothing was written; the data breaks a declared constraint")
+    if isinstance(exc, pgerr.InsufficientPrivilege):
+        return ClavaError(f"no permission to create the tables in the destination: {_first_line(exc)}",
+                          "grant CREATE on the target schema (GRANT CREATE ON SCHEMA public TO <user>)")
+    if isinstance(exc, pgerr.ReadOnlySqlTransaction):
+        return ClavaError(f"the destination is read-only: {_first_line(exc)}", "use a writable database")
+    return ClavaError(f"writing to PostgreSQL failed{where}: {_first_line(exc)}", "nothing was written")

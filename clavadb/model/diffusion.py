@@ -1,0 +1,158 @@
+"""Gaussian diffusion over a table's unified (encoded) space: TabDDPM-style MLP denoiser, epsilon prediction,
+and strided sampling (generalised DDIM: ddim_eta=1 is ancestral-like, 0 deterministic) with optional
+classifier guidance (paper §4.3.2)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+
+def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
+    """Sinusoidal embedding of (float) timesteps, as in DDPM / TabDDPM."""
+    half = dim // 2
+    freqs = torch.exp(-math.log(10_000.0) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
+    args = t.float()[:, None] * freqs[None]
+    emb = torch.cat([torch.cos(args), torch.sin(args)], dim=1)
+    if dim % 2:
+        emb = torch.cat([emb, torch.zeros_like(emb[:, :1])], dim=1)
+    return emb
+
+
+class TimeMLP(nn.Module):
+    """x -> proj(x) + embed(t) -> MLP -> out. Used for the denoiser (out = d_in) and the classifier (out = k)."""
+
+    def __init__(self, d_in: int, d_out: int, layers: list[int], dim_t: int = 128, dropout: float = 0.0):
+        super().__init__()
+        self.dim_t = dim_t
+        self.proj = nn.Linear(d_in, dim_t)
+        self.time_embed = nn.Sequential(nn.Linear(dim_t, dim_t), nn.SiLU(), nn.Linear(dim_t, dim_t))
+        blocks: list[nn.Module] = []
+        d = dim_t
+        for w in layers:
+            blocks += [nn.Linear(d, w), nn.SiLU()]
+            if dropout:
+                blocks.append(nn.Dropout(dropout))
+            d = w
+        blocks.append(nn.Linear(d, d_out))
+        self.mlp = nn.Sequential(*blocks)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """t: (n,) per-row timesteps, or (1,) shared by every row (sampling: the embedding is computed once)."""
+        return self.mlp(self.proj(x) + self.time_embed(timestep_embedding(t, self.dim_t)))
+
+
+def alphas_cumprod(timesteps: int, schedule: str) -> torch.Tensor:
+    if schedule == "linear":
+        scale = 1000.0 / timesteps
+        betas = torch.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=torch.float64)
+    else:  # cosine (Nichol & Dhariwal)
+        s = 0.008
+        steps = torch.arange(timesteps + 1, dtype=torch.float64) / timesteps
+        f = torch.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
+        betas = (1 - f[1:] / f[:-1]).clamp(max=0.999)
+    return torch.cumprod(1 - betas, dim=0).float()
+
+
+class Diffusion:
+    """Noise schedule and the forward process q(x_t | x_0)."""
+
+    def __init__(self, timesteps: int, schedule: str):
+        self.T = timesteps
+        self.ab = alphas_cumprod(timesteps, schedule)
+
+    def to(self, device: torch.device) -> Diffusion:
+        self.ab = self.ab.to(device)
+        return self
+
+    def noisy(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
+        ab = self.ab[t][:, None]
+        return ab.sqrt() * x0 + (1 - ab).sqrt() * noise
+
+    def sample_t(self, n: int, gen: torch.Generator, device: torch.device) -> torch.Tensor:
+        return torch.randint(0, self.T, (n,), generator=gen, device=device)
+
+
+def train_loop(model: nn.Module, loss_fn: Callable[[torch.Tensor], torch.Tensor], n_rows: int, steps: int,
+               batch_size: int, lr: float, weight_decay: float, gen: torch.Generator, device: torch.device,
+               progress: Callable[[float], None] | None = None) -> float:
+    """AdamW with linear decay; loss_fn gets a batch of row indices. Returns the mean loss of the last 10%."""
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda i: max(0.05, 1 - i / max(1, steps)))
+    model.train()
+    tail: list[float] = []
+    bs = min(batch_size, n_rows)
+    perm = torch.randperm(n_rows, generator=gen, device=device)
+    pos = 0
+    for i in range(steps):
+        if pos + bs > n_rows:  # epochs of shuffled batches
+            perm = torch.randperm(n_rows, generator=gen, device=device)
+            pos = 0
+        idx = perm[pos:pos + bs]
+        pos += bs
+        loss = loss_fn(idx)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        sched.step()
+        if i >= steps * 0.9:
+            tail.append(float(loss.detach()))
+        if progress and (i % 50 == 0 or i == steps - 1):
+            progress((i + 1) / steps)
+    model.eval()
+    return float(np.mean(tail)) if tail else float("nan")
+
+
+def train_denoiser(x0: torch.Tensor, diffusion: Diffusion, layers: list[int], dim_t: int, dropout: float,
+                   steps: int, batch_size: int, lr: float, weight_decay: float, gen: torch.Generator,
+                   progress: Callable[[float], None] | None = None) -> tuple[TimeMLP, float]:
+    device = x0.device
+    d = x0.shape[1]
+    model = TimeMLP(d, d, layers, dim_t, dropout).to(device)
+
+    def loss_fn(idx: torch.Tensor) -> torch.Tensor:
+        x = x0[idx]
+        t = diffusion.sample_t(len(idx), gen, device)
+        noise = torch.randn(x.shape, generator=gen, device=device)
+        return nn.functional.mse_loss(model(diffusion.noisy(x, t, noise), t), noise)
+
+    loss = train_loop(model, loss_fn, len(x0), steps, batch_size, lr, weight_decay, gen, device, progress)
+    return model, loss
+
+
+GuideFn = Callable[[torch.Tensor, torch.Tensor, slice], torch.Tensor]
+
+
+@torch.no_grad()
+def sample(model: TimeMLP, diffusion: Diffusion, n: int, d: int, sample_steps: int, gen: torch.Generator,
+           device: torch.device, lo: torch.Tensor, hi: torch.Tensor, ddim_eta: float = 1.0,
+           guide: GuideFn | None = None, batch: int = 32_768) -> torch.Tensor:
+    """Draw n rows. guide(x_t, t, rows) returns η ∇ log p(c | x_t) for those rows (classifier guidance,
+    applied to the noise prediction: eps - sqrt(1 - ab_t) η ∇). x_0 predictions are clipped to [lo, hi]."""
+    out = torch.empty((n, d), device=device)
+    seq = np.unique(np.linspace(0, diffusion.T - 1, sample_steps).round().astype(np.int64))[::-1]
+    ab = diffusion.ab
+    for start in range(0, n, batch):
+        rows = slice(start, min(n, start + batch))
+        m = rows.stop - rows.start
+        x = torch.randn((m, d), generator=gen, device=device)
+        for i, t in enumerate(seq):
+            tt = torch.full((1,), int(t), device=device, dtype=torch.long)
+            a_t = ab[t]
+            a_prev = ab[seq[i + 1]] if i + 1 < len(seq) else torch.tensor(1.0, device=device)
+            eps = model(x, tt)
+            if guide is not None:
+                with torch.enable_grad():
+                    eps = eps - (1 - a_t).sqrt() * guide(x, tt, rows)
+            x0 = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(lo, hi)
+            eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
+            sigma = ddim_eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).clamp(min=0).sqrt()
+            x = a_prev.sqrt() * x0 + (1 - a_prev - sigma**2).clamp(min=0).sqrt() * eps
+            if ddim_eta > 0 and i + 1 < len(seq):
+                x = x + sigma * torch.randn(x.shape, generator=gen, device=device)
+        out[rows] = x
+    return out

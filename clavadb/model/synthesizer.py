@@ -1,0 +1,530 @@
+"""The ClavaDDPM engine: fit on real tables, sample a synthetic database of row positions, save and load.
+
+fit:    encode -> FK positions (DuckDB) -> relation-aware clustering bottom-up (Alg. 1) -> per table a
+        diffusion model on (encoded columns; labels of its child edges), per edge a classifier p(c | x_t)
+        and p(s | c) (Alg. 2). Deferred edges (self-references, one edge per cycle) get only a null share
+        and a size distribution.
+sample: top-down (Alg. 3): roots unconditioned, children by group sizes and classifier-guided diffusion,
+        one version per parent then matching for multi-parent children, FK-only unique keys repaired,
+        deferred FKs assigned last. Output positions, not key values: the pipeline makes the keys.
+method "independent" is the paper's Single-T baseline: the same backbone per table, no clustering or
+guidance, FKs from real group sizes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import torch
+
+from clavadb.encoding import TableEncoder, supported
+from clavadb.errors import ClavaError, ConfigError, ConstraintUnsatisfiable
+from clavadb.model.classifier import guidance, train_classifier
+from clavadb.model.clustering import LabelCodec, cluster_edge, cluster_features
+from clavadb.model.diffusion import Diffusion, TimeMLP, sample, train_denoiser
+from clavadb.model.groups import SizeDist, assign_by_sizes, assign_forest, group_sizes
+from clavadb.model.matching import match_unique, repair_unique
+from clavadb.model.presets import Settings, resolve
+from clavadb.model.relations import fk_positions
+from clavadb.schema import FKGraph, ForeignKey, Schema
+
+Progress = Callable[[str, str, float], None]
+FORMAT = "clavadb-model/1"
+METHODS = ("clava", "independent")
+
+
+def fk_col(fk: ForeignKey) -> str:
+    return f"__fk__{fk.name}"
+
+
+@dataclass
+class EdgeModel:
+    """What is learned for one FK (parent -> child)."""
+
+    parent: str
+    child: str
+    fk: str
+    deferred: bool
+    nullable: bool
+    null_share: float = 0.0
+    sizes: SizeDist | None = None
+    n_labels: int = 1
+    codec: LabelCodec | None = None  # label column on the parent (clava, non-deferred edges)
+    label_dim: int | None = None  # index of that column in the parent's augmented space
+    classifier: TimeMLP | None = None
+    agree_rate: float | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.parent}->{self.child}.{self.fk}"
+
+    def meta(self) -> dict[str, Any]:
+        return {
+            "parent": self.parent, "child": self.child, "fk": self.fk, "deferred": self.deferred,
+            "nullable": self.nullable, "null_share": self.null_share,
+            "sizes": self.sizes.state() if self.sizes else None, "n_labels": self.n_labels,
+            "codec": self.codec.state() if self.codec else None, "label_dim": self.label_dim,
+            "classifier": self.classifier is not None, "agree_rate": self.agree_rate,
+        }
+
+
+@dataclass
+class TableModel:
+    key: str
+    columns: list[str]  # modeled columns, in order
+    n_rows: int
+    encoder: TableEncoder | None = None
+    enc_dim: int = 0
+    label_edges: list[int] = field(default_factory=list)  # edge indices whose label columns follow the encoding
+    denoiser: TimeMLP | None = None
+    lo: torch.Tensor | None = None
+    hi: torch.Tensor | None = None
+
+    @property
+    def dim(self) -> int:
+        return self.enc_dim + len(self.label_edges)
+
+
+class Synthesizer:
+    def __init__(self, schema: Schema, preset: str = "fast", method: str = "clava", device: str | None = None,
+                 **overrides: Any):
+        if method not in METHODS:
+            raise ConfigError(f"unknown method {method!r}", f"choose one of {', '.join(METHODS)}")
+        self.schema = schema
+        self.preset = preset
+        self.method = method
+        self.overrides = dict(overrides)
+        self.settings: Settings = resolve(preset, overrides)
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        self.graph = FKGraph(schema)
+        self.tables: dict[str, TableModel] = {}
+        self.edges: list[EdgeModel] = []
+        self.extra: dict[str, Any] = {}
+        self.stats: dict[str, Any] = {}
+        self.fitted = False
+        self._set_threads()
+
+    def _set_threads(self) -> None:
+        if self.device.type == "cpu":
+            torch.set_num_threads(max(1, self.settings.threads or min(os.cpu_count() or 1, 8)))
+
+    # ------------------------------------------------------------------------------------------------- fit
+    def fit(self, tables: Mapping[str, pd.DataFrame], modeled: Mapping[str, list[str]] | None = None,
+            progress: Progress | None = None) -> Synthesizer:
+        s = self.settings
+        prog = progress or (lambda stage, table, frac: None)
+        missing = [k for k in self.schema.tables if k not in tables]
+        if missing:
+            raise ClavaError(f"no rows given for table(s) {', '.join(missing)}",
+                             "pass a DataFrame for every table of the schema")
+        timing: dict[str, dict[str, float]] = {k: {} for k in self.schema.tables}
+        self.stats = {"fit_seconds": timing, "agree_rate": {}, "loss": {}}
+        t_all = time.perf_counter()
+        order = list(self.schema.tables)
+
+        # 1. encoders and encoded matrices
+        enc: dict[str, np.ndarray] = {}
+        for ti, key in enumerate(order):
+            t0 = time.perf_counter()
+            table = self.schema.tables[key]
+            df = tables[key]
+            cols = list(modeled[key]) if modeled and key in modeled else self._default_columns(key)
+            for c in cols:
+                if c not in table.column_names:
+                    raise ClavaError(f"modeled column {key}.{c} is not in the schema")
+                if c not in df.columns:
+                    raise ClavaError(f"the rows of {key} lack column {c}")
+            tm = TableModel(key, cols, len(df))
+            if cols and len(df):
+                tm.encoder = TableEncoder([table.column(c) for c in cols], max_categories=s.max_categories,
+                                          seed=ti).fit(df[cols])
+                enc[key] = tm.encoder.transform(df[cols])
+                tm.enc_dim = tm.encoder.dim
+            else:
+                enc[key] = np.zeros((len(df), 0), np.float32)
+            self.tables[key] = tm
+            timing[key]["encode"] = time.perf_counter() - t0
+            prog("encode", key, 1.0)
+
+        # 2. FK positions, null shares, group sizes (every FK, deferred ones too)
+        pos: dict[int, np.ndarray] = {}
+        con = duckdb.connect()
+        try:
+            for child, fk in self.schema.foreign_keys():
+                if fk.ref_table not in self.schema.tables:
+                    continue
+                t0 = time.perf_counter()
+                ctab = self.schema.tables[child]
+                e = EdgeModel(fk.ref_table, child, fk.name, self.graph.is_deferred(child, fk.name),
+                              any(ctab.column(c).nullable for c in fk.columns))
+                p = fk_positions(tables[child], tables[fk.ref_table], fk, con)
+                pos[len(self.edges)] = p
+                e.null_share = float((p < 0).mean()) if len(p) and e.nullable else 0.0
+                self.edges.append(e)
+                timing[child]["fk_positions"] = timing[child].get("fk_positions", 0.0) + time.perf_counter() - t0
+        finally:
+            con.close()
+
+        # 3. relation-aware clustering, bottom-up (clava); label columns appended to the parent
+        aug = dict(enc)
+        labels: dict[int, np.ndarray] = {}
+        cat_bounds = {k: self._categorical_bounds(self.tables[k]) for k in order}
+        for key in self.graph.bottom_up():
+            for ei in self._child_edges(key):
+                e = self.edges[ei]
+                t0 = time.perf_counter()
+                p = pos[ei]
+                n_parent = self.tables[key].n_rows
+                sizes = group_sizes(p, n_parent)
+                if self.method == "clava":
+                    valid = p >= 0
+                    ch = cluster_features(aug[e.child][valid], cat_bounds[e.child])
+                    pa = cluster_features(aug[key], cat_bounds[key])
+                    k = s.k_for(int((sizes > 0).sum()))
+                    cl = cluster_edge(ch, pa, p[valid], n_parent, k, s.lam, s.gmm_iters, s.gmm_max_rows,
+                                      seed=ei)
+                    labels[ei] = cl.parent_labels
+                    e.n_labels, e.agree_rate = cl.n_labels, cl.agree_rate
+                    e.codec = LabelCodec.fit(cl.parent_labels, cl.n_labels)
+                    e.label_dim = aug[key].shape[1]
+                    aug[key] = np.concatenate([aug[key], e.codec.encode(cl.parent_labels)[:, None]], axis=1)
+                    cat_bounds[key][e.label_dim] = e.codec.bounds
+                    self.tables[key].label_edges.append(ei)
+                    e.sizes = SizeDist.fit(sizes, cl.parent_labels, cl.n_labels)
+                    self.stats["agree_rate"][e.name] = cl.agree_rate
+                else:
+                    e.sizes = SizeDist.fit(sizes)
+                timing[key]["cluster"] = timing[key].get("cluster", 0.0) + time.perf_counter() - t0
+                prog("cluster", key, 1.0)
+        for ei, e in enumerate(self.edges):
+            if e.deferred:
+                e.sizes = SizeDist.fit(group_sizes(pos[ei], self.tables[e.parent].n_rows))
+
+        # 4. diffusion per table, classifier per clustered edge
+        diffusion = Diffusion(s.timesteps, s.schedule).to(self.device)
+        for ti, key in enumerate(order):
+            tm = self.tables[key]
+            x = aug[key]
+            if tm.n_rows == 0 or x.shape[1] == 0:
+                continue
+            t0 = time.perf_counter()
+            xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+            gen = self._gen(1, ti)
+            tm.denoiser, loss = train_denoiser(
+                xt, diffusion, s.layers, s.dim_t, s.dropout, s.steps_for(len(x)), s.batch_size, s.lr,
+                s.weight_decay, gen, lambda f, key=key: prog("train", key, f))
+            tm.lo, tm.hi = xt.min(dim=0).values, xt.max(dim=0).values
+            self.stats["loss"][key] = loss
+            timing[key]["train"] = time.perf_counter() - t0
+        for ei, e in enumerate(self.edges):
+            if e.deferred or e.codec is None or e.n_labels < 2 or self.tables[e.child].dim == 0:
+                continue
+            valid = pos[ei] >= 0
+            if not valid.any():
+                continue
+            t0 = time.perf_counter()
+            x = torch.from_numpy(np.ascontiguousarray(aug[e.child][valid], dtype=np.float32)).to(self.device)
+            y = torch.from_numpy(labels[ei][pos[ei][valid]]).to(self.device)
+            e.classifier, loss = train_classifier(
+                x, y, e.n_labels, diffusion, s.classifier_layers, s.dim_t, s.steps_for(len(x), classifier=True),
+                s.classifier_batch_size, s.classifier_lr, self._gen(2, ei),
+                lambda f, key=e.child: prog("classifier", key, f))
+            self.stats["loss"][e.name] = loss
+            timing[e.child]["classifier"] = timing[e.child].get("classifier", 0.0) + time.perf_counter() - t0
+        self.stats["fit_total_seconds"] = time.perf_counter() - t_all
+        self.fitted = True
+        return self
+
+    def _default_columns(self, key: str) -> list[str]:
+        table = self.schema.tables[key]
+        skip = set(table.primary_key) | table.fk_columns()
+        return [c.name for c in table.columns if c.name not in skip and supported(c) and not c.generated]
+
+    @staticmethod
+    def _categorical_bounds(tm: TableModel) -> dict[int, np.ndarray]:
+        """Category boundaries (in the encoded N(0,1) space) of the encoder's categorical value dims."""
+        from scipy.special import ndtri
+
+        out: dict[int, np.ndarray] = {}
+        if tm.encoder is None:
+            return out
+        at = 0
+        for c in tm.encoder.codecs:
+            if c.codec == "categorical" and c.probs is not None:
+                out[at] = ndtri(np.clip(np.cumsum(c.probs)[:-1], 1e-12, 1 - 1e-12))
+            if c.has_null:
+                out[at + c.value_dims] = np.zeros(1)
+            at += c.dims
+        return out
+
+    def _child_edges(self, key: str) -> list[int]:
+        return [i for i, e in enumerate(self.edges) if e.parent == key and not e.deferred]
+
+    def _parent_edges(self, key: str) -> list[int]:
+        return [i for i, e in enumerate(self.edges) if e.child == key and not e.deferred]
+
+    def _seed(self, *parts: int) -> int:
+        return int(np.random.SeedSequence([self._sample_seed, *parts]).generate_state(1)[0])
+
+    def _gen(self, *parts: int) -> torch.Generator:
+        """Training generator: fixed by the settings' seed, so a refit gives the same model."""
+        g = torch.Generator(device=self.device)
+        g.manual_seed(int(np.random.SeedSequence([self.settings.seed, *parts]).generate_state(1)[0]))
+        return g
+
+    # ---------------------------------------------------------------------------------------------- sample
+    def sample(self, scale: float = 1.0, seed: int = 0) -> dict[str, pd.DataFrame]:
+        if not self.fitted:
+            raise ClavaError("the model is not fitted", "call fit() or load a model file")
+        if not 0.01 <= scale <= 10:
+            raise ConfigError(f"scale {scale} is out of range", "use a scale between 0.01 and 10")
+        self._set_threads()
+        self._sample_seed = int(seed)
+        t0 = time.perf_counter()
+        order = list(self.schema.tables)
+        rows: dict[str, np.ndarray] = {}  # augmented synthetic rows per table
+        fks: dict[str, dict[str, np.ndarray]] = {k: {} for k in order}
+        for key in self.graph.top_down():
+            ti = order.index(key)
+            parents = self._parent_edges(key)
+            tm = self.tables[key]
+            if not parents:
+                n = round(scale * tm.n_rows)
+                rows[key] = self._draw(tm, n, ti, 0)
+            else:
+                # Single-T generates under the first parent only; the other FKs come from group sizes
+                gen_edges = parents if self.method == "clava" else parents[:1]
+                versions = [self._version(ei, v, ti, rows, scale) for v, ei in enumerate(gen_edges)]
+                x, pos = self._reconcile(key, parents, versions, ti, rows)
+                rows[key] = x
+                fks[key].update(pos)
+        rng = np.random.default_rng(self._seed(99))
+        for e in self.edges:
+            if e.deferred:
+                fks[e.child][e.fk] = self._assign_deferred(e, len(rows[e.child]), len(rows[e.parent]), rng)
+        out = {}
+        n_total = 0
+        for key in order:
+            out[key] = self._decode(key, rows[key], fks[key])
+            n_total += len(out[key])
+        secs = time.perf_counter() - t0
+        self.stats["sample_seconds"] = secs
+        self.stats["sample_rows"] = n_total
+        self.stats["sample_rows_per_s"] = n_total / secs if secs > 0 else float("inf")
+        return out
+
+    def _draw(self, tm: TableModel, n: int, ti: int, version: int, labels: np.ndarray | None = None,
+              edge: EdgeModel | None = None) -> np.ndarray:
+        """n augmented rows of a table; guided towards `labels` by the edge's classifier when given."""
+        if n == 0 or tm.dim == 0 or tm.denoiser is None:
+            return np.zeros((n, tm.dim), np.float32)
+        s = self.settings
+        gen = torch.Generator(device=self.device)
+        gen.manual_seed(self._seed(ti, version))
+        guide = None
+        if labels is not None and edge is not None and edge.classifier is not None and s.eta > 0:
+            guide = guidance(edge.classifier, torch.from_numpy(labels).to(self.device), s.eta)
+        diffusion = Diffusion(s.timesteps, s.schedule).to(self.device)
+        x = sample(tm.denoiser, diffusion, n, tm.dim, s.sample_steps, gen, self.device, tm.lo, tm.hi,
+                   s.ddim_eta, guide, s.sample_batch)
+        return x.cpu().numpy()
+
+    def _version(self, ei: int, v: int, ti: int, rows: dict[str, np.ndarray], scale: float
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """The child rows generated under one parent edge: (augmented rows, parent positions, -1 = NULL)."""
+        e = self.edges[ei]
+        tm = self.tables[e.child]
+        rng = np.random.default_rng(self._seed(ti, v, 1))
+        prow = rows[e.parent]
+        n_parent = len(prow)
+        if e.codec is not None and e.label_dim is not None:
+            plabels = e.codec.decode(prow[:, e.label_dim])
+        else:
+            plabels = np.zeros(n_parent, np.int64)
+        sizes = e.sizes.sample(plabels, rng) if n_parent else np.zeros(0, np.int64)
+        pos = np.repeat(np.arange(n_parent), sizes)
+        clabels = np.repeat(plabels, sizes)
+        q = e.null_share if e.nullable else 0.0
+        if q >= 1.0:
+            n_null = round(scale * tm.n_rows)
+        else:
+            n_null = int(round(len(pos) * q / (1 - q))) if q > 0 else 0
+        if n_parent == 0 and not e.nullable and tm.n_rows:
+            raise ConstraintUnsatisfiable(
+                f"{e.child}.{e.fk} is NOT NULL but the synthetic {e.parent} has no rows",
+                "give the parent table rows or make the foreign key nullable")
+        guided = self._draw(tm, len(pos), ti, 2 * v + 1, clabels, e if self.method == "clava" else None)
+        free = self._draw(tm, n_null, ti, 2 * v + 2)
+        return np.concatenate([guided, free]), np.concatenate([pos, np.full(n_null, -1, np.int64)])
+
+    def _reconcile(self, key: str, parents: list[int], versions: list[tuple[np.ndarray, np.ndarray]],
+                   ti: int, rows: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        """One table from its versions: match every other version to the first (no reuse), repair
+        FK-only unique keys, shuffle."""
+        rng = np.random.default_rng(self._seed(ti, 7))
+        base_x, base_pos = versions[0]
+        d = self.tables[key].enc_dim
+        n = min(len(x) for x, _ in versions)
+        if len(versions) > 1:  # equal sizes so that every row of every version is used exactly once
+            keep = np.sort(rng.permutation(len(base_x))[:n])
+            base_x, base_pos = base_x[keep], base_pos[keep]
+        out_pos = {self.edges[parents[0]].fk: base_pos}
+        for ei, (x, p) in zip(parents[1:len(versions)], versions[1:], strict=True):
+            sub = np.sort(rng.permutation(len(x))[:n])
+            m = match_unique(base_x[:, :d], x[sub][:, :d], rng)
+            out_pos[self.edges[ei].fk] = p[sub][m]
+        for ei in parents[len(versions):]:  # Single-T: the other FKs from real group sizes, at random
+            e = self.edges[ei]
+            out_pos[e.fk] = self._assign_random(e, n, len(rows[e.parent]), rng)
+        x = base_x
+        # FK-only unique keys (PK or UNIQUE made of FK columns) must stay unique
+        table = self.schema.tables[key]
+        for cols in self._fk_only_keys(key):
+            fks = [fk for fk in table.foreign_keys if set(fk.columns) <= cols and fk.name in out_pos]
+            if not fks:
+                continue
+            mat = np.stack([out_pos[fk.name] for fk in fks], axis=1)
+            fixed, ok = repair_unique(mat, [len(rows[fk.ref_table]) for fk in fks], rng)
+            for j, fk in enumerate(fks):
+                out_pos[fk.name] = fixed[:, j]
+            x = x[ok]
+            out_pos = {k: v[ok] for k, v in out_pos.items()}
+        perm = rng.permutation(len(x))
+        return x[perm], {k: v[perm] for k, v in out_pos.items()}
+
+    def _fk_only_keys(self, key: str) -> list[set[str]]:
+        table = self.schema.tables[key]
+        fkcols = table.fk_columns()
+        keys = [table.primary_key] + [u.columns for u in table.uniques if u.predicate is None]
+        return [set(k) for k in keys if k and set(k) <= fkcols]
+
+    def _assign_random(self, e: EdgeModel, n: int, n_parent: int, rng: np.random.Generator) -> np.ndarray:
+        q = e.null_share if e.nullable else 0.0
+        has = rng.random(n) >= q
+        out = np.full(n, -1, np.int64)
+        out[has] = assign_by_sizes(int(has.sum()), n_parent, e.sizes, rng)
+        return out
+
+    def _assign_deferred(self, e: EdgeModel, n: int, n_parent: int, rng: np.random.Generator) -> np.ndarray:
+        if n and n_parent == 0 and not e.nullable:
+            raise ConstraintUnsatisfiable(
+                f"{e.child}.{e.fk} is NOT NULL but the synthetic {e.parent} has no rows",
+                "give the parent table rows or make the foreign key nullable")
+        if e.parent == e.child:
+            return assign_forest(n, e.sizes, e.null_share, e.nullable, rng)
+        return self._assign_random(e, n, n_parent, rng)
+
+    def _decode(self, key: str, x: np.ndarray, fks: dict[str, np.ndarray]) -> pd.DataFrame:
+        tm = self.tables[key]
+        if tm.encoder is not None:
+            df = tm.encoder.inverse_transform(x[:, :tm.enc_dim])
+        else:
+            df = pd.DataFrame(index=pd.RangeIndex(len(x)), columns=tm.columns)
+        for fk in self.schema.tables[key].foreign_keys:
+            if fk.ref_table not in self.schema.tables:
+                continue
+            p = fks.get(fk.name, np.full(len(x), -1, np.int64))
+            arr = pd.array(p, dtype="Int64")
+            arr[p < 0] = pd.NA
+            df[fk_col(fk)] = arr
+        return df
+
+    # ------------------------------------------------------------------------------------------ save / load
+    def save(self, path: str | os.PathLike) -> None:
+        if not self.fitted:
+            raise ClavaError("the model is not fitted", "call fit() before save()")
+        tensors: dict[str, torch.Tensor] = {}
+        tables_meta = {}
+        for ti, (key, tm) in enumerate(self.tables.items()):
+            m: dict[str, Any] = {"columns": tm.columns, "n_rows": tm.n_rows, "enc_dim": tm.enc_dim,
+                                 "label_edges": tm.label_edges, "encoder": None, "denoiser": False}
+            if tm.encoder is not None:
+                emeta, arrays = tm.encoder.state()
+                m["encoder"] = emeta
+                m["encoder_arrays"] = sorted(arrays)
+                for name, a in arrays.items():
+                    tensors[f"enc.{ti}.{name}"] = torch.from_numpy(np.ascontiguousarray(a))
+            if tm.denoiser is not None:
+                m["denoiser"] = True
+                for name, t in tm.denoiser.state_dict().items():
+                    tensors[f"den.{ti}.{name}"] = t.detach().cpu()
+                tensors[f"lo.{ti}"] = tm.lo.cpu()
+                tensors[f"hi.{ti}"] = tm.hi.cpu()
+            tables_meta[key] = m
+        for ei, e in enumerate(self.edges):
+            if e.classifier is not None:
+                for name, t in e.classifier.state_dict().items():
+                    tensors[f"clf.{ei}.{name}"] = t.detach().cpu()
+        meta = {
+            "format": FORMAT, "schema": self.schema.to_json(indent=None), "preset": self.preset,
+            "method": self.method, "settings": self.settings.to_dict(), "overrides": self.overrides,
+            "tables": tables_meta, "edges": [e.meta() for e in self.edges], "extra": self.extra,
+            "stats": self.stats,
+        }
+        torch.save({"meta": json.dumps(meta, default=_json_default), "tensors": tensors}, str(path))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, device: str | None = None) -> Synthesizer:
+        try:
+            blob = torch.load(str(path), map_location="cpu", weights_only=True)
+            meta = json.loads(blob["meta"])
+            tensors: dict[str, torch.Tensor] = blob["tensors"]
+        except (OSError, KeyError, ValueError, RuntimeError) as exc:
+            raise ClavaError(f"cannot read model file {path}: {exc}", "train a model with `clavadb train`") from exc
+        if meta.get("format") != FORMAT:
+            raise ClavaError(f"{path} is not a clavadb model file ({meta.get('format')!r})")
+        syn = cls(Schema.from_json(meta["schema"]), meta["preset"], meta["method"], device)
+        syn.settings = Settings.from_dict(meta["settings"])
+        syn.overrides = meta["overrides"]
+        syn.extra = meta["extra"]
+        syn.stats = meta["stats"]
+        s = syn.settings
+        for ei, em in enumerate(meta["edges"]):
+            e = EdgeModel(em["parent"], em["child"], em["fk"], em["deferred"], em["nullable"], em["null_share"],
+                          SizeDist.from_state(em["sizes"]) if em["sizes"] else None, em["n_labels"],
+                          LabelCodec.from_state(em["codec"]) if em["codec"] else None, em["label_dim"],
+                          agree_rate=em["agree_rate"])
+            if em["classifier"]:
+                e.classifier = _load_module(TimeMLP(syn._child_dim(meta, em), e.n_labels, s.classifier_layers,
+                                                    s.dim_t), tensors, f"clf.{ei}.", syn.device)
+            syn.edges.append(e)
+        for ti, (key, m) in enumerate(meta["tables"].items()):
+            tm = TableModel(key, m["columns"], m["n_rows"], enc_dim=m["enc_dim"], label_edges=m["label_edges"])
+            if m["encoder"] is not None:
+                arrays = {name: tensors[f"enc.{ti}.{name}"].numpy() for name in m["encoder_arrays"]}
+                tm.encoder = TableEncoder.from_state(m["encoder"], arrays)
+            if m["denoiser"]:
+                tm.denoiser = _load_module(TimeMLP(tm.dim, tm.dim, s.layers, s.dim_t, s.dropout), tensors,
+                                           f"den.{ti}.", syn.device)
+                tm.lo, tm.hi = tensors[f"lo.{ti}"].to(syn.device), tensors[f"hi.{ti}"].to(syn.device)
+            syn.tables[key] = tm
+        syn.fitted = True
+        return syn
+
+    @staticmethod
+    def _child_dim(meta: dict, em: dict) -> int:
+        t = meta["tables"][em["child"]]
+        return t["enc_dim"] + len(t["label_edges"])
+
+
+def _load_module(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str,
+                 device: torch.device) -> torch.nn.Module:
+    state = {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
+    module.load_state_dict(state)
+    return module.to(device).eval()
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON-able: {type(o).__name__}")

@@ -1,0 +1,675 @@
+"""Personal data: which columns are modeled, generated, or left out, and the generators that fill them.
+
+A column of personal data (names, e-mails, phones, addresses, ids) or free text is never modeled: the
+model would learn and could replay real values. It is filled after sampling with plausible values of
+the same shape (Faker pools combined with numpy, so 100k values take about a second). Categorical values
+seen fewer than `k_rare` times are replaced by frequent ones: a rare value can identify a person.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import secrets
+import zlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+from faker.providers.address.en_US import Provider as _Address
+from faker.providers.company.en_US import Provider as _Company
+from faker.providers.lorem.en_US import Provider as _Lorem
+from faker.providers.person.en_US import Provider as _Person
+
+from clavadb.schema import Column, Schema, Table
+from clavadb.workspace import qident
+
+try:  # the encoder's marker for categories too rare to be emitted; defined here if the encoder is absent
+    from clavadb.encoding import RARE
+except ImportError:  # pragma: no cover
+    RARE = "__rare__"
+
+ACTIONS = ("model", "key", "generate", "constant", "exclude", "keep")
+MODEL_KINDS = {"int", "float", "decimal", "bool", "text", "date", "timestamp", "timestamptz", "time",
+               "interval", "enum"}
+NUMERIC_KINDS = {"int", "float", "decimal"}
+TEMPORAL_KINDS = {"date", "timestamp", "timestamptz"}
+MIN_STORED = 5  # a categorical value is stored in the statistics only when seen at least this often
+NAMES_KEY = "__names__"  # table-level entry of column_stats: the real person names, as coarse hash buckets
+NAME_BITS = 13  # ~690k generated first x last names / 2**13 buckets: each bucket stands for ~80 names
+
+# Column-name rules, first match wins; names are lower-cased, camelCase split by "_".
+_NAME_RULES: list[tuple[str, str]] = [
+    (r"(^|_)e_?mail(_?address)?$|^email", "email"),
+    (r"(^|_)(phone|fax|mobile|cell|telephone|tel|phone_?number|fax_?number)(_|$)|phone$", "phone"),
+    (r"(^|_)(first_?name|given_?name|fore_?name|fname|middle_?name)$", "first_name"),
+    (r"(^|_)(last_?name|sur_?name|family_?name|lname|maiden_?name)$", "last_name"),
+    (r"(^|_)(full_?name|contact_?name|person_?name|customer_?name|employee_?name|client_?name)$", "full_name"),
+    (r"^(composer|author|writer|lyricist|signatory)s?$", "full_name"),
+    (r"(^|_)(ship|recipient|consignee|shipping|billing)_?name$", "full_name"),
+    (r"(^|_)(user_?name|login|nick_?name|screen_?name)$", "user_name"),
+    (r"(^|_)(address|street|street_?address|addr)(_?(line)?_?\d)?$", "street_address"),
+    (r"(^|_)(postal_?code|zip_?code|zip|post_?code)$", "postal_code"),
+    (r"(^|_)(company|company_?name|employer|organi[sz]ation)$", "company"),
+    (r"(^|_)(ip|ip_?addr(ess)?|ipv4)$", "ipv4"),
+    (r"(^|_)iban$", "iban"),
+    (r"(^|_)(ssn|social_?security(_?number)?|national_?id|tax_?id|passport(_?number)?)$", "ssn"),
+    (r"(credit_?card|card_?number|cc_?number)", "credit_card"),
+    (r"(password|passwd|secret|token|api_?key)", "token"),
+    (r"(^|_)(url|homepage|website|web_?site)$", "url"),
+]
+_PERSON_TABLE = re.compile(
+    r"(customer|employee|user|person|people|contact|staff|member|client|patient|student|account_holder)")
+# Coarse geography and codes: modeled (rare values are replaced anyway), never treated as personal.
+_SAFE_NAME = re.compile(r"(^|_)(city|state|country|region|province|county|currency|locale|timezone|language)$")
+
+_VALUE_RULES: list[tuple[str, re.Pattern]] = [
+    ("email", re.compile(r"[\w.+'-]+@[\w-]+(\.[\w-]+)+")),
+    ("url", re.compile(r"(https?|ftp)://\S+")),
+    ("ipv4", re.compile(r"(\d{1,3}\.){3}\d{1,3}")),
+    ("iban", re.compile(r"[A-Z]{2}\d{2} ?([A-Z0-9]{4} ?){2,7}[A-Z0-9]{1,4}")),
+    ("credit_card", re.compile(r"\d{4}([ -]?\d{4}){3}")),
+    ("ssn", re.compile(r"\d{3}-\d{2}-\d{4}")),
+    # 7-15 digits with a separator or a leading +, and not an ISO date
+    ("phone", re.compile(r"(?!\d{4}-\d\d-\d\d)(?=.*[ ().+/-])\+?(?=(?:\D*\d){7,15}\D*$)[\d (). /-]{7,24}")),
+    # Postal codes by value only where the shape is specific (Canada, UK, Netherlands, ZIP+4).
+    ("postal_code", re.compile(r"[A-Z]\d[A-Z] ?\d[A-Z]\d|[A-Z]{1,2}\d[A-Z\d]? ?\d[A-Z]{2}|\d{4} ?[A-Z]{2}|\d{5}-\d{4}")),
+]
+_NAME_LOCALES = ("en_US", "en_GB", "de_DE", "fr_FR", "es_ES", "it_IT", "pt_BR", "pt_PT", "nl_NL", "pl_PL",
+                 "cs_CZ", "sv_SE", "no_NO", "da_DK", "fi_FI", "hu_HU", "en_IN")
+
+
+def _first_names() -> frozenset[str]:
+    """First names of several locales, lower-cased: a column mostly made of them holds person names."""
+    names: set[str] = set()
+    for loc in _NAME_LOCALES:
+        try:
+            provider = importlib.import_module(f"faker.providers.person.{loc}").Provider
+        except ImportError:  # pragma: no cover
+            continue
+        names.update(n.lower() for n in provider.first_names)
+    return frozenset(names)
+
+
+_FIRST_NAMES = _first_names()
+SHAPE_GENERATORS = {"phone", "postal_code", "iban", "ssn", "credit_card", "token"}
+_DOMAINS = np.array(["example.com", "example.org", "example.net", "mail.example.com"], dtype=object)
+
+
+@dataclass
+class ColumnPlan:
+    table: str
+    column: str
+    action: str  # one of ACTIONS
+    generator: str | None = None
+    reason: str = ""
+
+
+# -- planning ---------------------------------------------------------------------------------------
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", name).lower()
+
+
+def _by_name(table: Table, col: Column) -> str | None:
+    name = _snake(col.name)
+    for pattern, gen in _NAME_RULES:
+        if re.search(pattern, name):
+            return gen
+    if (name == "name" or name.endswith("_name")) and _PERSON_TABLE.search(table.name.lower()):
+        return "full_name"
+    return None
+
+
+def _text_values(sample: pd.DataFrame | None, col: str) -> pd.Series:
+    if sample is None or col not in sample:
+        return pd.Series([], dtype="string")
+    return sample[col].dropna().astype("string")
+
+
+def _by_values(values: pd.Series) -> str | None:
+    if values.empty:
+        return None
+    vals = values.drop_duplicates().head(2000).str.strip()
+    for gen, rx in _VALUE_RULES:
+        if vals.str.fullmatch(rx.pattern).mean() >= 0.8:
+            return gen
+    first = vals.str.split(n=1).str[0].str.lower()
+    if len(vals) >= 10 and first.isin(_FIRST_NAMES).mean() >= 0.6:
+        return "full_name" if vals.str.contains(" ").mean() >= 0.5 else "first_name"
+    return None
+
+
+def _free_text(values: pd.Series) -> str | None:
+    """High-cardinality or long text is free text: each value is close to a record of its own."""
+    if values.empty:
+        return None
+    nd, n = values.nunique(), len(values)
+    lengths = values.str.len()
+    words = values.str.count(r"\s+") + 1
+    if lengths.mean() >= 60 or (nd >= 10 and words.mean() >= 6):
+        return "text"
+    if nd >= 200 or (nd >= 100 and nd / n >= 0.5):
+        return "shaped_text"
+    return None
+
+
+def _plan_column(table: Table, col: Column, sample: pd.DataFrame | None, ccfg: Mapping[str, Any],
+                 key_cols: set[str]) -> ColumnPlan:
+    t, c = table.key, col.name
+
+    def plan(action: str, gen: str | None = None, reason: str = "") -> ColumnPlan:
+        return ColumnPlan(t, c, action, gen, reason)
+
+    if ccfg.get("exclude"):
+        return plan("exclude", reason="excluded by config")
+    if col.generated:
+        return plan("exclude", reason="generated column (computed by the engine)")
+    if c in key_cols:
+        return plan("key", reason="primary key" if c in table.primary_key else "foreign or referenced key")
+    if ccfg.get("generator"):
+        return plan("generate", ccfg["generator"], "generator set by config")
+    if col.kind not in MODEL_KINDS:
+        return plan("generate", col.kind if col.kind in ("uuid", "json", "bytes", "array") else "other",
+                    f"{col.kind} column")
+    values = _text_values(sample, c) if col.kind == "text" else pd.Series([], dtype="string")
+    pii = ccfg.get("pii")
+    if pii is not False and col.kind == "text":
+        gen = _by_name(table, col)
+        if gen:
+            return plan("generate", gen, "personal data by name")
+        if pii:
+            return plan("generate", _by_values(values) or _free_text(values) or "shaped_text",
+                        "personal data by config")
+        if not _SAFE_NAME.search(_snake(c)):
+            gen = _by_values(values)
+            if gen:
+                return plan("generate", gen, "personal data by values")
+            gen = _free_text(values)
+            if gen:
+                return plan("generate", gen, "free text")
+    if sample is not None and c in sample and len(sample):
+        s = sample[c]
+        if s.isna().all():
+            return plan("constant", reason="always NULL")
+        if s.notna().all() and s.nunique() == 1 and len(s) >= MIN_STORED and pii is not True:
+            return plan("constant", reason="single value")
+    return plan("model", reason="modeled")
+
+
+def plan_columns(schema: Schema, samples: Mapping[str, pd.DataFrame],
+                 config: Mapping | None = None) -> list[ColumnPlan]:
+    """Decide per column what the clone does with it (see ColumnPlan.action)."""
+    tables_cfg = (config or {}).get("tables", {})
+    referenced: dict[str, set[str]] = {}
+    for _, fk in schema.foreign_keys():
+        referenced.setdefault(fk.ref_table, set()).update(fk.ref_columns)
+    plans: list[ColumnPlan] = []
+    for key, table in schema.tables.items():
+        tcfg = tables_cfg.get(key) or tables_cfg.get(table.name) or {}
+        if tcfg.get("exclude") or tcfg.get("keep"):
+            action = "exclude" if tcfg.get("exclude") else "keep"
+            plans += [ColumnPlan(key, c.name, action, None, f"table {action} by config") for c in table.columns]
+            continue
+        key_cols = set(table.primary_key) | table.fk_columns() | referenced.get(key, set())
+        ccfgs = tcfg.get("columns", {})
+        for col in table.columns:
+            plans.append(_plan_column(table, col, samples.get(key), ccfgs.get(col.name) or {}, key_cols))
+    return plans
+
+
+# -- statistics -------------------------------------------------------------------------------------
+
+_SHAPE_TABLE = {i: ("9" if chr(i).isdigit() else "A" if chr(i).isupper() else "a" if chr(i).islower() else None)
+                for i in range(0x250)}
+_SHAPE_TABLE = {k: v for k, v in _SHAPE_TABLE.items() if v}
+
+
+def _shape(values: pd.Series) -> pd.Series:
+    """Digits -> 9, capitals -> A, lower-case letters -> a (Latin scripts); punctuation and spaces kept."""
+    return values.str.translate(_SHAPE_TABLE)
+
+
+def _jsonable(v: Any) -> Any:
+    if v is None or (not isinstance(v, (list, dict, bytes)) and pd.isna(v)):
+        return None
+    if hasattr(v, "isoformat"):
+        return v.isoformat()
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, bytes):
+        return None
+    try:
+        json.dumps(v)
+        return v
+    except TypeError:
+        return str(v)
+
+
+def _text_stat(v: pd.Series, shapes: bool) -> dict[str, Any]:
+    """Lengths, word counts, capitalisation and (for coded values) the common value shapes."""
+    lengths = v.str.len()
+    words = v.str.count(r"\s+") + 1
+    st: dict[str, Any] = {
+        "len_min": int(lengths.min()), "len_max": int(lengths.max()),
+        "words_q": [float(x) for x in np.quantile(words, np.linspace(0, 1, 11))],
+        "title_rate": float((v.str.slice(0, 1).str.isupper()).mean()),
+        "period_rate": float(v.str.endswith(".").mean())}
+    if shapes:
+        top = _shape(v).value_counts(normalize=True).head(10)
+        st["shapes"] = {k: float(p) for k, p in top.items()}
+        # coded values (few shapes: "9999", "AA") can be replaced by random values of their shape
+        st["coded"] = bool(top.head(3).sum() >= 0.8 and not any("a" in k for k in top.index[:3]))
+    return st
+
+
+def _column_stat(col: Column, plan: ColumnPlan, s: pd.Series) -> dict[str, Any]:
+    n = len(s)
+    st: dict[str, Any] = {"n": n, "null_rate": float(s.isna().mean()) if n else 0.0}
+    nn = s.dropna()
+    if plan.action == "constant":
+        st["constant"] = _jsonable(nn.iloc[0]) if len(nn) else None
+    elif plan.action == "generate" and col.kind not in ("bytes", "json", "array") and len(nn):
+        st.update(_text_stat(nn.astype("string"), plan.generator in SHAPE_GENERATORS))
+    elif plan.action == "generate" and len(nn):
+        if col.kind == "bytes":
+            lengths = nn.map(len)
+            st.update(len_min=int(lengths.min()), len_max=int(lengths.max()))
+        elif col.kind == "json":
+            objs = nn.head(1000).map(lambda x: json.loads(x) if isinstance(x, str) else x)
+            keys = pd.Series([k for o in objs if isinstance(o, dict) for k in o], dtype=object)
+            keys = keys[keys.str.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,30}")].value_counts().head(20)
+            st["json_keys"] = keys.index.tolist()
+        elif col.kind == "array":
+            lengths = nn.map(len)
+            st.update(len_min=int(lengths.min()), len_max=int(lengths.max()))
+    elif plan.action in ("model", "keep") and len(nn):
+        if col.kind in NUMERIC_KINDS:
+            x = pd.to_numeric(nn, errors="coerce").dropna()
+            if len(x):
+                st.update(min=_jsonable(x.min()), max=_jsonable(x.max()))
+        elif col.kind in TEMPORAL_KINDS:
+            x = pd.to_datetime(nn, errors="coerce", utc=col.kind == "timestamptz").dropna()
+            if len(x):
+                st.update(min=x.min().isoformat(), max=x.max().isoformat())
+        elif col.kind in ("text", "enum"):
+            counts = nn.astype("string").value_counts()
+            counts = counts[counts >= MIN_STORED].head(1000)
+            st["frequent"] = {str(k): int(v) for k, v in counts.items()}
+            st.update(_text_stat(nn.astype("string"), True))
+    return st
+
+
+def column_stats(schema: Schema, plans: list[ColumnPlan], tables: Mapping[str, pd.DataFrame]) -> dict:
+    """Per table and column: null rate, and what the generators and range checks need. JSON-able; personal
+    and rare values are never stored (only value shapes, lengths, ranges, and values seen >= MIN_STORED times)."""
+    out: dict[str, dict[str, Any]] = {}
+    for p in plans:
+        frame = tables.get(p.table)
+        if frame is None or p.column not in frame or p.action in ("key", "exclude"):
+            continue
+        col = schema.tables[p.table].column(p.column)
+        out.setdefault(p.table, {})[p.column] = _column_stat(col, p, frame[p.column])
+    for table, groups in _name_groups(plans).items():
+        frame = tables.get(table)
+        if frame is None or not len(frame):
+            continue
+        salt = secrets.token_hex(8)
+        out.setdefault(table, {})[NAMES_KEY] = [
+            {"columns": cols, "salt": salt, "bits": NAME_BITS,
+             "buckets": sorted(set(hash_buckets(_name_key(frame, cols).dropna(), salt, NAME_BITS).tolist()))}
+            for cols in groups]
+    return out
+
+
+def _name_groups(plans: list[ColumnPlan]) -> dict[str, list[list[str]]]:
+    """Per table, the generated columns that together make a person's name: (first, last), or a full name."""
+    gens: dict[str, dict[str, list[str]]] = {}
+    for p in plans:
+        if p.action == "generate" and p.generator in ("first_name", "last_name", "full_name"):
+            gens.setdefault(p.table, {}).setdefault(p.generator, []).append(p.column)
+    out: dict[str, list[list[str]]] = {}
+    for table, g in gens.items():
+        groups = [[c] for c in g.get("full_name", [])]
+        if g.get("first_name") and g.get("last_name"):
+            groups.append([g["first_name"][0], g["last_name"][0]])
+        if groups:
+            out[table] = groups
+    return out
+
+
+def _name_key(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
+    parts = [frame[c].astype("string").str.strip().str.lower() for c in cols]
+    key = parts[0]
+    for p in parts[1:]:
+        key = key + " " + p
+    return key
+
+
+def hash_buckets(values: pd.Series | np.ndarray, salt: str, bits: int) -> np.ndarray:
+    """Salted hashes cut to `bits` bits: a set of them tells whether a value may be a real one, never which."""
+    h = pd.util.hash_array(np.asarray(values, dtype=object), hash_key=salt)
+    return (h & np.uint64((1 << bits) - 1)).astype(np.int64)
+
+
+# -- generators -------------------------------------------------------------------------------------
+
+def _rng(seed: int, *names: str) -> np.random.Generator:
+    return np.random.default_rng([seed, *(zlib.crc32(n.encode()) for n in names)])
+
+
+def _weights(d: Mapping) -> tuple[np.ndarray, np.ndarray]:
+    vals = np.array(list(d.keys()), dtype=object)
+    w = np.array(list(d.values()), dtype=float)
+    return vals, w / w.sum()
+
+
+_FIRST, _FIRST_W = _weights(_Person.first_names)
+_LAST, _LAST_W = _weights(_Person.last_names)
+_WORDS = np.array(_Lorem.word_list, dtype=object)
+
+
+def _choice(pool: np.ndarray, n: int, rng: np.random.Generator, p: np.ndarray | None = None) -> np.ndarray:
+    return pool[rng.choice(len(pool), size=n, p=p)] if len(pool) else np.full(n, "", dtype=object)
+
+
+def _pick(pool: Any, n: int, rng: np.random.Generator) -> pd.Series:
+    return pd.Series(_choice(np.asarray(pool, dtype=object), n, rng), dtype=object)
+
+
+def _first(n: int, rng: np.random.Generator) -> pd.Series:
+    return pd.Series(_choice(_FIRST, n, rng, _FIRST_W), dtype=object)
+
+
+def _last(n: int, rng: np.random.Generator) -> pd.Series:
+    return pd.Series(_choice(_LAST, n, rng, _LAST_W), dtype=object)
+
+
+def _either(a: pd.Series, b: pd.Series, p: float, rng: np.random.Generator) -> pd.Series:
+    return a.where(rng.random(len(a)) < p, b)
+
+
+# Faker's own word lists combined with numpy: Faker's per-value calls cost ~0.3 ms each.
+def _street_address(n: int, rng: np.random.Generator) -> pd.Series:
+    number = pd.Series(rng.integers(1, 99999, n).astype(str), dtype=object)
+    street = number + " " + _either(_first(n, rng), _last(n, rng), 0.5, rng) + " " + _pick(
+        _Address.street_suffixes, n, rng)
+    unit = _either(pd.Series("Apt. ", index=range(n)), pd.Series("Suite ", index=range(n)), 0.5, rng)
+    unit = unit + pd.Series(rng.integers(1, 999, n).astype(str), dtype=object)
+    return _either(street + " " + unit, street, 0.2, rng)
+
+
+def _company(n: int, rng: np.random.Generator) -> pd.Series:
+    one = _last(n, rng) + " " + _pick(_Company.company_suffixes, n, rng)
+    two = _last(n, rng) + "-" + _last(n, rng)
+    three = _last(n, rng) + ", " + _last(n, rng) + " and " + _last(n, rng)
+    return _either(one, _either(two, three, 0.5, rng), 0.5, rng)
+
+
+def _city(n: int, rng: np.random.Generator) -> pd.Series:
+    named = _either(_first(n, rng), _last(n, rng), 0.5, rng) + _pick(_Address.city_suffixes, n, rng)
+    return _either(_pick(_Address.city_prefixes, n, rng) + " " + named, named, 0.3, rng)
+
+
+def fill_shape(shapes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Replace 9 / A / a in each shape string by a random digit / capital / lower-case letter."""
+    out = np.empty(len(shapes), dtype=object)
+    for shape in pd.unique(shapes):
+        rows = np.flatnonzero(shapes == shape)
+        cp = np.frombuffer(shape.encode("utf-32-le"), dtype=np.uint32)
+        if cp.size == 0:
+            out[rows] = ""
+            continue
+        grid = np.tile(cp, (len(rows), 1))
+        for ch, lo, span in ((ord("9"), 48, 10), (ord("A"), 65, 26), (ord("a"), 97, 26)):
+            mask = cp == ch
+            if mask.any():
+                grid[:, mask] = lo + rng.integers(0, span, size=(len(rows), int(mask.sum())))
+        out[rows] = np.ascontiguousarray(grid).view(f"<U{cp.size}").ravel().astype(object)
+    return out
+
+
+_DEFAULT_SHAPES = {"phone": {"+9 (999) 999-9999": 1.0}, "postal_code": {"99999": 1.0},
+                   "iban": {"AA99999999999999999999": 1.0}, "ssn": {"999-99-9999": 1.0},
+                   "credit_card": {"9999 9999 9999 9999": 1.0}, "token": {"aaaa9999aaaa9999": 1.0}}
+
+
+def _words(n: int, rng: np.random.Generator, st: Mapping) -> np.ndarray:
+    """Lorem words with the real per-value word-count distribution, capitalised like the real values."""
+    q = st.get("words_q") or [1, 2, 3]
+    counts = np.maximum(1, np.rint(np.interp(rng.random(n), np.linspace(0, 1, len(q)), q))).astype(int)
+    kmax = int(counts.max()) if n else 1
+    grid = _WORDS[rng.integers(0, len(_WORDS), size=(n, kmax))]
+    out = grid[:, 0].copy()
+    for j in range(1, kmax):
+        more = counts > j
+        out[more] = out[more] + " " + grid[more, j]
+    s = pd.Series(out, dtype=object)
+    title = rng.random(n) < st.get("title_rate", 1.0)
+    s[title] = s[title].str.title() if st.get("period_rate", 0) < 0.5 else s[title].str.capitalize()
+    period = rng.random(n) < st.get("period_rate", 0.0)
+    s[period] = s[period] + "."
+    return s.to_numpy(dtype=object)
+
+
+def _digits(n: int, rng: np.random.Generator, k: int) -> np.ndarray:
+    return fill_shape(np.full(n, "9" * k, dtype=object), rng)
+
+
+def _generate(gen: str, n: int, rng: np.random.Generator, seed: int, col: Column, st: Mapping) -> np.ndarray:
+    if gen == "first_name":
+        return _choice(_FIRST, n, rng, _FIRST_W)
+    if gen == "last_name":
+        return _choice(_LAST, n, rng, _LAST_W)
+    if gen == "full_name":
+        return _choice(_FIRST, n, rng, _FIRST_W) + " " + _choice(_LAST, n, rng, _LAST_W)
+    if gen == "user_name":
+        return (pd.Series(_choice(_FIRST, n, rng, _FIRST_W)).str.lower() + "_"
+                + pd.Series(_digits(n, rng, 3))).to_numpy(dtype=object)
+    if gen == "email":
+        local = (pd.Series(_choice(_FIRST, n, rng, _FIRST_W)) + "." + pd.Series(_choice(_LAST, n, rng, _LAST_W)))
+        return (local.str.lower() + "@" + pd.Series(_choice(_DOMAINS, n, rng))).to_numpy(dtype=object)
+    if gen in SHAPE_GENERATORS:
+        shapes, p = _weights(st.get("shapes") or _DEFAULT_SHAPES[gen])
+        return fill_shape(_choice(shapes, n, rng, p), rng)
+    if gen == "ipv4":
+        octets = rng.integers([1, 0, 0, 1], [224, 256, 256, 255], size=(n, 4)).astype(str)
+        return pd.Series(octets[:, 0], dtype=object).str.cat(
+            [pd.Series(octets[:, i], dtype=object) for i in (1, 2, 3)], sep=".").to_numpy(dtype=object)
+    if gen == "url":
+        return ("https://www." + pd.Series(_choice(_WORDS, n, rng)) + ".example.com/"
+                + pd.Series(_choice(_WORDS, n, rng))).to_numpy(dtype=object)
+    if gen in ("street_address", "company", "city"):
+        return {"street_address": _street_address, "company": _company, "city": _city}[gen](n, rng).to_numpy(
+            dtype=object)
+    if gen in ("state", "country"):
+        return _choice(np.asarray(_Address.states if gen == "state" else _Address.countries, dtype=object), n, rng)
+    if gen in ("text", "shaped_text"):
+        return _words(n, rng, st)
+    if gen == "uuid":
+        return uuid_strings(n, rng)
+    if gen == "json":
+        keys = st.get("json_keys") or ["id"]
+        vals = rng.integers(0, 1000, size=(n, len(keys)))
+        return np.array([json.dumps(dict(zip(keys, map(int, row), strict=True))) for row in vals], dtype=object)
+    if gen == "bytes":
+        lo, hi = st.get("len_min", 8), min(st.get("len_max", 32), 4096)
+        lengths = rng.integers(lo, max(lo, hi) + 1, size=n)
+        blob = rng.bytes(int(lengths.sum()))
+        ends = np.cumsum(lengths)
+        return np.array([blob[e - k:e] for e, k in zip(ends, lengths, strict=True)], dtype=object)
+    if gen == "array":
+        lo, hi = st.get("len_min", 0), st.get("len_max", 3)
+        lengths = rng.integers(lo, max(lo, hi) + 1, size=n)
+        pool = _WORDS if col.element_kind in (None, "text") else np.arange(1000)
+        flat = _choice(np.asarray(pool, dtype=object), int(lengths.sum()), rng)
+        return np.array(np.split(flat, np.cumsum(lengths)[:-1]) if n else [], dtype=object)
+    # an unknown kind: NULL where allowed, else an empty value of text form
+    return np.full(n, None if col.nullable else "", dtype=object)
+
+
+_HEX = np.array([f"{i:02x}" for i in range(256)])
+
+
+def uuid_strings(n: int, rng: np.random.Generator) -> np.ndarray:
+    """Random (version 4) UUIDs in canonical text form, from the seeded generator."""
+    b = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
+    b[:, 6] = (b[:, 6] & 0x0F) | 0x40
+    b[:, 8] = (b[:, 8] & 0x3F) | 0x80
+    h = pd.Series(np.ascontiguousarray(_HEX[b]).view("<U32").ravel() if n else [], dtype=object)
+    return (h.str[:8] + "-" + h.str[8:12] + "-" + h.str[12:16] + "-" + h.str[16:20] + "-"
+            + h.str[20:]).to_numpy(dtype=object)
+
+
+def uniquify(values: pd.Series, max_len: int | None = None, at: str | None = None) -> pd.Series:
+    """Make non-null values unique by appending a counter (before the first `at`, e.g. "@"),
+    keeping within max_len characters."""
+    s = values.astype(object).copy()
+    for r in range(20):
+        dup = s.duplicated(keep="first") & s.notna()
+        if not dup.any():
+            return s
+        d = s[dup].astype(str)
+        k = d.groupby(d).cumcount() + 1 + r * len(s)
+        suffix = k.astype(str)
+        head, tail = (d, pd.Series("", index=d.index)) if at is None else (
+            d.str.split(at, n=1).str[0], at + d.str.split(at, n=1).str[1].fillna(""))
+        if max_len:
+            head = pd.Series([h[:max(0, max_len - len(x) - len(t))] for h, x, t in
+                              zip(head, suffix, tail, strict=True)], index=d.index)
+        s[dup] = head + suffix + tail
+    raise ValueError("could not make values unique")
+
+
+def _unique_columns(table: Table) -> set[str]:
+    return {u.columns[0] for u in table.uniques if len(u.columns) == 1 and not u.predicate}
+
+
+def _null_mask(n: int, rng: np.random.Generator, col: Column, st: Mapping) -> np.ndarray:
+    rate = 0.0 if not col.nullable else float(st.get("null_rate", 0.0))
+    return rng.random(n) < rate
+
+
+def _replace_rare(s: pd.Series, rng: np.random.Generator, k_rare: int, st: Mapping, col: Column,
+                  seed: int) -> pd.Series:
+    """Values marked rare, or not among the frequent values of the real data, become frequent ones."""
+    freq = {v: c for v, c in (st.get("frequent") or {}).items() if c >= k_rare}
+    known = "frequent" in st and col.kind == "text"
+    nn = s.notna()
+    bad = nn & (s.astype(object) == RARE)
+    if known:
+        bad |= nn & ~s.astype(object).isin(list(freq))
+    m = int(bad.sum())
+    if not m:
+        return s
+    if freq:
+        vals, p = _weights(freq)
+        repl = _choice(vals, m, rng, p)
+    elif st.get("coded"):
+        shapes, p = _weights(st["shapes"])
+        repl = fill_shape(_choice(shapes, m, rng, p), rng)
+    elif _SAFE_NAME.search(_snake(col.name)):
+        gen = _SAFE_NAME.search(_snake(col.name)).group(2)
+        repl = _generate(gen if gen in ("city", "state", "country") else "shaped_text", m, rng, seed, col, st)
+    else:
+        repl = _words(m, rng, st)
+    out = s.astype(object).copy()
+    out[bad] = fit_length(pd.Series(repl, dtype=object), col.max_length).to_numpy(dtype=object)
+    return out
+
+
+def fit_length(s: pd.Series, limit: int | None) -> pd.Series:
+    """Cut values longer than `limit` characters, at a word boundary where there is one."""
+    if not limit:
+        return s
+    long = s.notna() & (s.astype("string").str.len() > limit)
+    if not long.any():
+        return s
+    out = s.astype(object).copy()
+    cut = s[long].astype(str).str.slice(0, limit + 1).str.rsplit(" ", n=1).str[0].str.rstrip(" ,.;-")
+    cut = cut.where(cut.str.len().between(1, limit), s[long].astype(str).str.slice(0, limit))
+    out[long] = cut
+    return out
+
+
+def fill_generated(schema: Schema, plans: list[ColumnPlan], frames: dict[str, pd.DataFrame], seed: int,
+                   k_rare: int = 5, real_stats: Mapping | None = None) -> dict[str, pd.DataFrame]:
+    """Add the generated and constant columns; replace rare categories in modeled text columns."""
+    stats = real_stats or {}
+    out = dict(frames)
+    for p in plans:
+        frame = out.get(p.table)
+        if frame is None or p.action not in ("generate", "constant", "model"):
+            continue
+        table = schema.tables[p.table]
+        col = table.column(p.column)
+        st = stats.get(p.table, {}).get(p.column, {})
+        rng = _rng(seed, p.table, p.column)
+        n = len(frame)
+        if p.action == "model":
+            if p.column in frame and col.kind in ("text", "enum"):
+                frame = frame.assign(**{p.column: _replace_rare(frame[p.column], rng, k_rare, st, col, seed)})
+                out[p.table] = frame
+            continue
+        if p.action == "constant":
+            frame = frame.assign(**{p.column: pd.Series([st.get("constant")] * n, index=frame.index, dtype=object)})
+            out[p.table] = frame
+            continue
+        values = pd.Series(_generate(p.generator or "other", n, rng, seed + zlib.crc32(p.column.encode()),
+                                     col, st), index=frame.index, dtype=object)
+        if col.kind == "text":
+            values = fit_length(values, min(col.max_length or 1 << 30, st.get("len_max", 1 << 30) * 2))
+        if p.column in _unique_columns(table) or p.column in table.primary_key:
+            values = uniquify(values, col.max_length, "@" if p.generator == "email" else None)
+        values[_null_mask(n, rng, col, st)] = None
+        out[p.table] = frame.assign(**{p.column: values})
+    gens = {(p.table, p.column): p.generator for p in plans if p.action == "generate"}
+    for table, tstats in stats.items():
+        if table in out and NAMES_KEY in tstats:
+            out[table] = _avoid_real_names(out[table], tstats[NAMES_KEY], gens, table, seed)
+    return out
+
+
+def _avoid_real_names(frame: pd.DataFrame, groups: list[Mapping], gens: Mapping, table: str,
+                      seed: int) -> pd.DataFrame:
+    """Redraw generated names that fall in a bucket of a real name: no real person's name is emitted."""
+    rng = _rng(seed, table, NAMES_KEY)
+    for g in groups:
+        cols = g["columns"]
+        if not all(c in frame for c in cols):
+            continue
+        banned = np.asarray(g["buckets"], dtype=np.int64)
+        for _ in range(20):
+            key = _name_key(frame, cols)
+            hit = key.notna().to_numpy() & np.isin(hash_buckets(key.fillna(""), g["salt"], g["bits"]), banned)
+            m = int(hit.sum())
+            if not m:
+                break
+            frame = frame.copy()
+            for c in cols:
+                new = _generate(gens.get((table, c)) or "full_name", m, rng, seed, Column(c, "text", "text"), {})
+                frame.loc[hit, c] = new
+    return frame
+
+
+# -- copies of real rows ----------------------------------------------------------------------------
+
+def real_row_matches(real: pd.DataFrame, synth: pd.DataFrame, columns: list[str]) -> np.ndarray:
+    """Bool mask of synthetic rows equal (NULL equal to NULL) to some real row on `columns`."""
+    if not columns or synth.empty or real.empty:
+        return np.zeros(len(synth), dtype=bool)
+    con = duckdb.connect()
+    try:
+        con.register("r", real[columns])
+        con.register("s", synth[columns].assign(__row=np.arange(len(synth))))
+        on = " AND ".join(f"s.{qident(c)} IS NOT DISTINCT FROM r.{qident(c)}" for c in columns)
+        rows = con.execute(f"SELECT s.__row FROM s SEMI JOIN r ON {on}").fetchnumpy()["__row"]
+    finally:
+        con.close()
+    mask = np.zeros(len(synth), dtype=bool)
+    mask[np.asarray(rows, dtype=np.int64)] = True
+    return mask

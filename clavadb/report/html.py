@@ -1,0 +1,228 @@
+"""The HTML report: one self-contained file (inline CSS and SVG) rendered from a ReportResult."""
+
+from __future__ import annotations
+
+from html import escape
+
+import networkx as nx
+
+from clavadb.schema import Schema
+
+from . import svg
+from .result import PAPER_MOVIELENS, ReportResult, score_label
+
+CSS = """
+body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1360px}
+h1{font-size:22px;margin:0 0 4px} h2{font-size:18px;margin:28px 0 8px;border-bottom:2px solid #ddd;padding-bottom:4px}
+h3{font-size:15px;margin:18px 0 6px} .sub{color:#666;margin-bottom:14px}
+.cards{display:flex;flex-wrap:wrap;gap:10px;margin:10px 0}
+.card{border-radius:8px;padding:10px 16px;min-width:120px;text-align:center;border:1px solid #bbb}
+.card .v{font-size:28px;font-weight:700} .card .l{font-size:12px;color:#333}
+table{border-collapse:collapse;margin:6px 0} td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}
+th{background:#f3f3f3} td.l,th.l{text-align:left}
+.grid{display:flex;flex-wrap:wrap;gap:12px} .fig{border:1px solid #e3e3e3;border-radius:6px;padding:6px}
+.fig .t{font-size:12px;font-weight:600;margin-bottom:2px} .bad{color:#b00;font-weight:700} .ok{color:#070}
+.sw{display:inline-block;width:12px;height:12px;margin:0 4px 0 10px;vertical-align:middle}
+.note{color:#555;font-size:12px}
+"""
+
+
+def render(result: ReportResult, schema: Schema, title: str = "clavadb report") -> str:
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+             f"<style>{CSS}</style></head><body>",
+             f"<h1>Synthetic database report</h1><div class='sub'>{escape(title)} &middot; "
+             f"computed in {result.seconds:.1f} s</div>",
+             _summary(result), _graph(result, schema), _tables(result), _validity(result),
+             _cardinality(result), _columns(result), _pairs(result), _privacy(result), _notes(result),
+             "</body></html>"]
+    return "\n".join(parts)
+
+
+def _card(label: str, value: float | None, extra: str = "") -> str:
+    shown = "n/a" if value is None else f"{value:.1f}"
+    return (f"<div class='card' style='background:{svg.score_color(value)}'><div class='v'>{shown}</div>"
+            f"<div class='l'>{escape(label)}{extra}</div></div>")
+
+
+def _summary(r: ReportResult) -> str:
+    cards = "".join(_card(score_label(k), v, f" &middot; {r.counts.get(k, 0)}") for k, v in r.scores.items())
+    tot = r.validity_totals()
+    bad = sum(v for k, v in tot.items() if k != "not_evaluated")
+    vcls = "bad" if bad else "ok"
+    paper = "".join(f"<td>{PAPER_MOVIELENS[k]:.2f}</td>" if k in PAPER_MOVIELENS else "<td></td>" for k in r.scores)
+    return (f"<h2>Summary</h2><div>Scores 0-100; 100 = the synthetic data matches the real data on that measure. "
+            f"The small number counts the FKs, columns or column pairs averaged.</div><div class='cards'>{cards}</div>"
+            f"<div class='{vcls}'>Validity: {bad} constraint violations in the synthetic database "
+            f"({tot['not_evaluated']} constraints not evaluated).</div>"
+            f"<table><tr><th class='l'></th>{''.join(f'<th>{score_label(k)}</th>' for k in r.scores)}</tr>"
+            f"<tr><td class='l'>this report</td>{''.join(_num(v) for v in r.scores.values())}</tr>"
+            f"<tr><td class='l'>ClavaDDPM paper, MovieLens</td>{paper}</tr></table>")
+
+
+def _num(v: float | None, fmt: str = "{:.1f}") -> str:
+    if v is None:
+        return "<td>&ndash;</td>"
+    return f"<td style='background:{svg.score_color(v)}'>{fmt.format(v)}</td>"
+
+
+def _graph(r: ReportResult, schema: Schema) -> str:
+    tables = list(r.tables)
+    dag = nx.DiGraph()
+    dag.add_nodes_from(tables)
+    dag.add_edges_from((p, c) for p, c, _ in schema.graph().edges() if p in r.tables and c in r.tables)
+    scores = {k: t["scores"].get("avg_2way") for k, t in r.tables.items()}
+    return ("<h2>Foreign-key graph</h2><div class='note'>Arrows go from parent to child; boxes are coloured by the "
+            "table's avg 2-way score.</div>" + svg.fk_graph(tables, r.fk_edges, scores, dag))
+
+
+def _tables(r: ReportResult) -> str:
+    keys = [k for k in r.scores if k != "avg_2way"] + ["avg_2way"]
+    head = "".join(f"<th>{score_label(k)}</th>" for k in keys)
+    rows = []
+    for k, t in r.tables.items():
+        v = r.validity.get(k)
+        viol = v.violations if v else 0
+        rows.append(f"<tr><td class='l'>{escape(k)}</td><td>{t['rows_real']:,}</td><td>{t['rows_synthetic']:,}</td>"
+                    + "".join(_num(t["scores"].get(s)) for s in keys)
+                    + f"<td class='{'bad' if viol else 'ok'}'>{viol}</td>"
+                    + f"<td class='l'>{escape(', '.join(f'{c} ({why})' for c, why in t['skipped_columns'].items()))}"
+                    + "</td></tr>")
+    return ("<h2>Per table</h2><div class='note'>k-hop scores are listed under the child table of the pair; "
+            "cardinality under the child of the FK.</div>"
+            f"<table><tr><th class='l'>table</th><th>rows real</th><th>rows synthetic</th>{head}"
+            f"<th>violations</th><th class='l'>columns not scored</th></tr>{''.join(rows)}</table>")
+
+
+def _validity(r: ReportResult) -> str:
+    rows = []
+    for k, v in r.validity.items():
+        def fmt(d: dict[str, int]) -> str:
+            return escape(", ".join(f"{n}: {c}" for n, c in d.items() if c)) or "0"
+        rows.append(f"<tr><td class='l'>{escape(k)}</td><td>{v.pk_duplicates}</td><td>{v.pk_nulls}</td>"
+                    f"<td class='l'>{fmt(v.fk_orphans)}</td><td class='l'>{fmt(v.unique_duplicates)}</td>"
+                    f"<td class='l'>{fmt(v.not_null)}</td><td class='l'>{fmt(v.checks)}</td>"
+                    f"<td class='l'>{fmt(v.too_long)}</td><td class='l'>{escape(', '.join(v.not_evaluated))}</td></tr>")
+    return ("<h2>Validity of the synthetic database</h2><table><tr><th class='l'>table</th><th>PK duplicates</th>"
+            "<th>PK NULLs</th><th class='l'>FK orphans</th><th class='l'>UNIQUE duplicates</th>"
+            "<th class='l'>NOT NULL</th><th class='l'>CHECK</th><th class='l'>too long</th>"
+            f"<th class='l'>not evaluated</th></tr>{''.join(rows)}</table>")
+
+
+def _fig(title: str, body: str) -> str:
+    return f"<div class='fig'><div class='t'>{title}</div>{body}</div>"
+
+
+def _hist_labels(edges: list[float], integer: bool = False) -> list[str]:
+    if integer:
+        return [f"{(a + b) / 2:.0f}" for a, b in zip(edges, edges[1:], strict=False)]
+    return [f"{(a + b) / 2:.3g}" for a, b in zip(edges, edges[1:], strict=False)]
+
+
+def _cardinality(r: ReportResult) -> str:
+    figs = []
+    for c in r.cardinality:
+        p = c["plot"]
+        if not p:
+            continue
+        labels = _hist_labels(p["edges"], integer=True)
+        labels[-1] = f"{labels[-1]}+"
+        score = "n/a" if c["score"] is None else f"{c['score']:.1f}"
+        figs.append(_fig(f"{escape(c['child'])} per {escape(c['parent'])} &middot; {score}"
+                         f"<div class='note'>mean {c['real_mean']:.2f} real, "
+                         f"{(c['synthetic_mean'] or 0):.2f} synthetic</div>",
+                         svg.paired_bars(labels, p["real"], p["synthetic"], w=320, h=140)))
+    return ("<h2>Children per parent</h2><div class='note'>Share of parents with n children, per FK "
+            f"(parents without children included; the last bar holds the tail). {svg.legend()}</div>"
+            f"<div class='grid'>{''.join(figs)}</div>")
+
+
+def _columns(r: ReportResult) -> str:
+    out = [f"<h2>Column distributions</h2><div class='note'>{svg.legend()}</div>"]
+    for k in r.tables:
+        figs = []
+        for c in (c for c in r.columns if c["table"] == k):
+            p = c["plot"]
+            if not p:
+                continue
+            score = "n/a" if c["score"] is None else f"{c['score']:.1f}"
+            title = f"{escape(c['column'])} &middot; {c['metric'][:2]} {score}"
+            if p["kind"] == "bars":
+                figs.append(_fig(title, svg.paired_bars(p["labels"], p["real"], p["synthetic"], rotate=True)))
+            else:
+                figs.append(_fig(title, svg.paired_bars(_hist_labels(p["edges"]), p["real"], p["synthetic"])))
+        if figs:
+            out.append(f"<h3>{escape(k)}</h3><div class='grid'>{''.join(figs)}</div>")
+    return "".join(out)
+
+
+def _pairs(r: ReportResult) -> str:
+    out = ["<h2>Column-pair trends</h2><div class='note'>Each cell is the score of a column pair "
+           "(CorrelationSimilarity for two numerical columns, ContingencySimilarity otherwise): 100 = the pair "
+           "relates as in the real data; red cells show where the synthetic data loses a dependency. "
+           "0-hop: within a table; k-hop: a table's columns against its ancestor k FKs up.</div>"]
+    groups: dict[tuple, list[dict]] = {}
+    for p in r.pairs:
+        groups.setdefault((p["table"], p["other"], p["hops"], tuple(p["via"])), []).append(p)
+    figs = []
+    for (t, o, h, _via), ps in groups.items():
+        rows = list(dict.fromkeys(p["column_a"] for p in ps))
+        cols = list(dict.fromkeys(p["column_b"] for p in ps))
+        cells = {(rows.index(p["column_a"]), cols.index(p["column_b"])): p["score"] for p in ps}
+        if h == 0:  # symmetric: fill both halves
+            names = list(dict.fromkeys(rows + cols))
+            cells = {}
+            for p in ps:
+                i, j = names.index(p["column_a"]), names.index(p["column_b"])
+                cells[(i, j)] = cells[(j, i)] = p["score"]
+            rows = cols = names
+        mean = sum(p["score"] for p in ps) / len(ps)
+        label = f"{escape(t)} (0-hop)" if h == 0 else f"{escape(t)} &times; {escape(o)} ({h}-hop)"
+        figs.append(_fig(f"{label} &middot; {mean:.1f}", svg.heatmap(rows, cols, cells)))
+    out.append(f"<div class='grid'>{''.join(figs)}</div>")
+    return "".join(out)
+
+
+def _privacy(r: ReportResult) -> str:
+    dcr = r.privacy.get("dcr", {})
+    out = ["<h2>Privacy</h2>",
+           f"<div class='note'>Distance to closest record (DCR): {escape(r.privacy.get('dcr_method', ''))}. "
+           "Synthetic rows should not lie closer to the real rows than real rows lie to each other "
+           "(holdout: a fifth of the real sample against the other four fifths). "
+           f"{svg.legend().replace('real', 'real holdout', 1)}</div>"]
+    rows = []
+    figs = []
+    for k, d in dcr.items():
+        rows.append(f"<tr><td class='l'>{escape(k)}</td><td>{d['median']:.3f}</td><td>{d['holdout_median']:.3f}</td>"
+                    f"<td>{d['p5']:.3f}</td><td>{d['holdout_p5']:.3f}</td><td>{100 * d['exact_copies']:.1f}%</td>"
+                    f"<td>{100 * d['holdout_exact_copies']:.1f}%</td><td>{d['synthetic_rows']:,} / "
+                    f"{d['reference_rows']:,}</td></tr>")
+        figs.append(_fig(f"DCR {escape(k)}", svg.paired_bars(
+            _hist_labels(d["hist_edges"]), _share(d["hist_holdout"]), _share(d["hist_synthetic"]), w=300, h=130)))
+    out.append("<table><tr><th class='l'>table</th><th>median DCR</th><th>holdout median</th><th>5th pct</th>"
+               "<th>holdout 5th pct</th><th>exact copies</th><th>holdout exact</th><th>rows compared / reference</th>"
+               f"</tr>{''.join(rows)}</table><div class='grid'>{''.join(figs)}</div>")
+    pii = r.privacy.get("pii", [])
+    if pii:
+        prow = "".join(
+            f"<tr><td class='l'>{escape(p['table'])}.{escape(p['column'])}</td><td>{p['distinct_values']:,}</td>"
+            f"<td class='{'bad' if p['copied_values'] else 'ok'}'>{p['copied_values']:,}</td>"
+            f"<td>{p['copied_rows']:,} / {p['rows']:,}</td></tr>" for p in pii)
+        out.append("<h3>Personal data</h3><div class='note'>Columns named like personal data (or listed by the "
+                   "caller): synthetic values that also occur in the real column (case-insensitive).</div>"
+                   "<table><tr><th class='l'>column</th><th>distinct synthetic values</th><th>found in real</th>"
+                   f"<th>rows with a real value</th></tr>{prow}</table>")
+    return "".join(out)
+
+
+def _share(xs: list[int]) -> list[float]:
+    tot = sum(xs) or 1
+    return [x / tot for x in xs]
+
+
+def _notes(r: ReportResult) -> str:
+    items = "".join(f"<li>{escape(n)}</li>" for n in r.notes)
+    rule = ("Columns scored: keys, identity columns, personal data, uuid/json/bytes/array columns, UNIQUE text and "
+            "high-cardinality text are skipped; text, bool, enum columns and int/decimal/date columns with at most 20 distinct real values "
+            "are categorical (TVComplement); other numbers and dates are numerical (KSComplement). Numbers are "
+            "cut at the real deciles when paired with a category.")
+    return f"<h2>Notes</h2><ul><li>{rule}</li>{items}</ul>"

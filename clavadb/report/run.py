@@ -1,0 +1,72 @@
+"""run_report(): read a real and a synthetic database through their adapters, evaluate, write HTML / JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from clavadb.adapters import open_adapter
+from clavadb.errors import ClavaError
+from clavadb.schema import Table
+
+from .metrics import evaluate
+from .result import ReportResult
+
+# kinds DuckDB cannot scan from pandas objects reliably; the report only needs them as text
+TEXT_ONLY_KINDS = {"json", "array", "other", "uuid"}
+
+
+def run_report(real_dsn: str, synth_dsn: str, *, schemas: list[str] | None = None, html: str | None = None,
+               json_path: str | None = None, max_rows: int = 50_000, seed: int = 0,
+               pii_columns: dict[str, list[str]] | None = None) -> ReportResult:
+    with open_adapter(real_dsn, read_only=True) as real_db, open_adapter(synth_dsn, read_only=True) as synth_db:
+        schema = real_db.introspect(schemas)
+        synth_schema = synth_db.introspect(schemas)
+        missing = [k for k in schema.tables if k not in synth_schema.tables]
+        if len(missing) == len(schema.tables) and missing:
+            raise ClavaError(f"the synthetic database {synth_dsn!r} has none of the real tables",
+                             "check the DSN and --schema of both databases")
+        real = {k: _frame(real_db, t, t) for k, t in schema.tables.items()}
+        synth = {k: _frame(synth_db, synth_schema.tables[k], t) for k, t in schema.tables.items() if k not in missing}
+    result = evaluate(schema, real, synth, max_rows=max_rows, seed=seed, pii_columns=pii_columns)
+    if json_path:
+        Path(json_path).write_text(json.dumps(result.to_dict(), indent=1))
+    if html:
+        from .html import render
+
+        title = f"{_redact(real_dsn)} vs {_redact(synth_dsn)}"
+        Path(html).write_text(render(result, schema, title=title), encoding="utf-8")
+    return result
+
+
+def _redact(dsn: str) -> str:
+    """The DSN without its password, for the page title."""
+    parts = urlsplit(dsn)
+    if parts.password is None:
+        return dsn
+    host = parts.netloc.rsplit("@", 1)[-1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def _frame(adapter, table: Table, ref: Table) -> pd.DataFrame:
+    """The table as pandas, with the real table's columns (those the synthetic copy lacks are left out)."""
+    have = set(table.column_names)
+    cols = [c for c in ref.column_names if c in have]
+    data = adapter.read_table(table, cols)
+    for c in ref.columns:
+        if c.name in have and c.kind in TEXT_ONLY_KINDS:
+            data = data.set_column(data.schema.get_field_index(c.name), c.name, _as_text(data[c.name]))
+    return data.to_pandas()
+
+
+def _as_text(col: pa.ChunkedArray) -> pa.ChunkedArray:
+    try:
+        return pc.cast(col, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return pa.chunked_array([pa.array([None if v is None else str(v) for v in col.to_pylist()], pa.string())])
+

@@ -1,0 +1,111 @@
+"""Constraint validity of a database held as DuckDB views: each declared constraint checked in SQL.
+
+Counts follow SQL semantics: a CHECK is violated only when its expression is FALSE (NULL passes), an FK
+is checked only when all its columns are non-NULL (MATCH SIMPLE), UNIQUE treats NULLs as distinct.
+NOT NULL is counted on non-key columns (NULLs in the primary key are counted as pk_nulls).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass, field
+
+import duckdb
+
+from clavadb.schema import Schema, Table
+from clavadb.workspace import qident
+
+
+@dataclass
+class TableValidity:
+    rows: int = 0
+    pk_duplicates: int = 0  # rows beyond the first of each duplicated key
+    pk_nulls: int = 0
+    fk_orphans: dict[str, int] = field(default_factory=dict)  # by FK name
+    unique_duplicates: dict[str, int] = field(default_factory=dict)  # by constraint name
+    not_null: dict[str, int] = field(default_factory=dict)  # by column, only columns with violations
+    checks: dict[str, int] = field(default_factory=dict)  # by CHECK name
+    too_long: dict[str, int] = field(default_factory=dict)  # varchar(n) values longer than n
+    not_evaluated: list[str] = field(default_factory=list)  # constraints DuckDB could not evaluate
+
+    @property
+    def violations(self) -> int:
+        return (self.pk_duplicates + self.pk_nulls + sum(self.fk_orphans.values())
+                + sum(self.unique_duplicates.values()) + sum(self.not_null.values())
+                + sum(self.checks.values()) + sum(self.too_long.values()))
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "violations": self.violations}
+
+
+def _cols(cols: list[str], alias: str = "") -> str:
+    return ", ".join((alias + "." if alias else "") + qident(c) for c in cols)
+
+
+def _all_not_null(cols: list[str], alias: str = "") -> str:
+    return " AND ".join(f"{(alias + '.') if alias else ''}{qident(c)} IS NOT NULL" for c in cols)
+
+
+def _duplicates(con: duckdb.DuckDBPyConnection, view: str, cols: list[str], where: str = "TRUE") -> int:
+    """Rows whose (non-NULL) key tuple already appeared: count(*) - count(distinct tuple)."""
+    where = f"{_all_not_null(cols)} AND ({where})"
+    return con.execute(
+        f"SELECT (SELECT count(*) FROM {view} WHERE {where}) - "
+        f"(SELECT count(*) FROM (SELECT DISTINCT {_cols(cols)} FROM {view} WHERE {where}))"
+    ).fetchone()[0]
+
+
+def check_table(con: duckdb.DuckDBPyConnection, schema: Schema, table: Table, views: dict[str, str]) -> TableValidity:
+    """Validity of `table` (in DuckDB view views[table.key]); FK parents looked up in their own views."""
+    view = views[table.key]
+    v = TableValidity(rows=con.execute(f"SELECT count(*) FROM {view}").fetchone()[0])
+    pk = table.primary_key
+    if pk:
+        v.pk_nulls = con.execute(
+            f"SELECT count(*) FROM {view} WHERE NOT ({_all_not_null(pk)})").fetchone()[0]
+        v.pk_duplicates = _duplicates(con, view, pk)
+    for fk in table.foreign_keys:
+        parent = views.get(fk.ref_table)
+        if parent is None:
+            v.not_evaluated.append(f"{fk.name} (parent {fk.ref_table} not compared)")
+            continue
+        on = " AND ".join(f"c.{qident(a)} = p.{qident(b)}" for a, b in zip(fk.columns, fk.ref_columns, strict=False))
+        v.fk_orphans[fk.name] = con.execute(
+            f"SELECT count(*) FROM {view} c WHERE {_all_not_null(fk.columns, 'c')} "
+            f"AND NOT EXISTS (SELECT 1 FROM {parent} p WHERE {on})").fetchone()[0]
+    for u in table.uniques:
+        where = u.predicate or "TRUE"
+        try:
+            v.unique_duplicates[u.name] = _duplicates(con, view, u.columns, where)
+        except duckdb.Error:
+            v.not_evaluated.append(f"{u.name} (partial UNIQUE predicate)")
+    for c in table.columns:
+        if not c.nullable and c.name not in pk:
+            n = con.execute(f"SELECT count(*) FROM {view} WHERE {qident(c.name)} IS NULL").fetchone()[0]
+            if n:
+                v.not_null[c.name] = n
+        if c.max_length and c.kind == "text":
+            n = con.execute(f"SELECT count(*) FROM {view} WHERE length({qident(c.name)}) > {int(c.max_length)}"
+                            ).fetchone()[0]
+            if n:
+                v.too_long[c.name] = n
+    for name, expr in _checks(schema, table):
+        try:
+            v.checks[name] = con.execute(
+                f"SELECT count(*) FROM {view} WHERE NOT coalesce(({expr}), TRUE)").fetchone()[0]
+        except duckdb.Error:
+            v.not_evaluated.append(name)
+    return v
+
+
+def _checks(schema: Schema, table: Table) -> list[tuple[str, str]]:
+    """Table CHECKs, plus the CHECKs of the domains its columns are declared with (VALUE -> the column)."""
+    out = [(ck.name, ck.expression) for ck in table.checks]
+    for c in table.columns:
+        dom = schema.domains.get(c.domain) if c.domain else None
+        if dom is None:
+            continue
+        for ck in dom.checks:
+            expr = re.sub(r"\bVALUE\b", qident(c.name), ck.expression, flags=re.IGNORECASE)
+            out.append((f"{c.name}:{ck.name}", expr))
+    return out

@@ -1,0 +1,260 @@
+"""The ClavaDDPM engine on real MovieLens rows (a consistent subset, so each fit takes seconds)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from datasets import DATASETS
+
+from clavadb.errors import ClavaError, ConfigError
+from clavadb.model import Synthesizer, fk_col
+from clavadb.model.matching import match_unique, repair_unique
+from clavadb.schema import Column, ForeignKey, Schema, Table, Unique
+
+ML = DATASETS / "movielens"
+FKS = {
+    "movie2actor": [("movie", "movie_id"), ("actor", "actor_id")],
+    "movie2director": [("movie", "movie_id"), ("director", "director_id")],
+    "rating": [("user", "user_id"), ("movie", "movie_id")],
+}
+
+
+def movielens_subset(n_movies: int = 250, max_child: int = 2500, seed: int = 0) -> dict[str, pd.DataFrame]:
+    """Real MovieLens rows, closed under its FKs: some movies, their links/ratings, and the rows they reference."""
+    rng = np.random.default_rng(seed)
+    read = {t: pd.read_csv(ML / f"{t}.csv") for t in
+            ("movie", "actor", "director", "user", "movie2actor", "movie2director", "rating")}
+    movie = read["movie"].iloc[np.sort(rng.choice(len(read["movie"]), n_movies, replace=False))]
+    out = {"movie": movie.reset_index(drop=True)}
+    for child in ("movie2actor", "movie2director", "rating"):
+        c = read[child][read[child].movie_id.isin(movie.movie_id)]
+        out[child] = c.head(max_child).reset_index(drop=True)
+    out["actor"] = read["actor"][read["actor"].actor_id.isin(out["movie2actor"].actor_id)].reset_index(drop=True)
+    out["director"] = read["director"][read["director"].director_id.isin(out["movie2director"].director_id)]
+    out["director"] = out["director"].reset_index(drop=True)
+    out["user"] = read["user"][read["user"].user_id.isin(out["rating"].user_id)].reset_index(drop=True)
+    return out
+
+
+def schema_for(frames: dict[str, pd.DataFrame], fks: dict[str, list[tuple[str, str]]],
+               uniques: dict[str, list[str]] | None = None, nullable: set[str] | None = None) -> Schema:
+    tables = {}
+    for name, df in frames.items():
+        cols = [Column(c, "integer" if df[c].dtype.kind in "iu" else "text",
+                       "int" if df[c].dtype.kind in "iu" else "text",
+                       nullable=bool(nullable and f"{name}.{c}" in nullable)) for c in df.columns]
+        tables[name] = Table(
+            name, columns=cols, primary_key=[df.columns[0]], row_count=len(df),
+            foreign_keys=[ForeignKey(f"{name}_{x[1]}_fkey", [x[1]], x[0], [x[2] if len(x) == 3 else x[1]])
+                          for x in fks.get(name, [])],
+            uniques=[Unique(f"{name}_uq", u) for u in (uniques or {}).get(name, [])] if uniques else [])
+    return Schema("duckdb", tables)
+
+
+def fk_targets(schema: Schema, table: str) -> list[tuple[str, str, bool]]:
+    t = schema.tables[table]
+    return [(fk_col(fk), fk.ref_table, any(t.column(c).nullable for c in fk.columns)) for fk in t.foreign_keys]
+
+
+@pytest.fixture(scope="module")
+def ml():
+    frames = movielens_subset()
+    schema = schema_for(frames, FKS, uniques={"rating": [["user_id", "movie_id"]]})
+    syn = Synthesizer(schema, preset="test").fit(frames)
+    return schema, frames, syn
+
+
+def check_positions(schema: Schema, out: dict[str, pd.DataFrame]) -> None:
+    for key in schema.tables:
+        for col, parent, nullable in fk_targets(schema, key):
+            p = out[key][col]
+            assert str(p.dtype) == "Int64"
+            valid = p.dropna().to_numpy()
+            assert ((valid >= 0) & (valid < len(out[parent]))).all(), f"{key}.{col} out of range"
+            if not nullable:
+                assert not p.isna().any(), f"{key}.{col} is NOT NULL but has NA"
+
+
+def test_positions_valid_and_columns(ml):
+    schema, frames, syn = ml
+    out = syn.sample(seed=3)
+    assert set(out) == set(schema.tables)
+    check_positions(schema, out)
+    for key, df in out.items():
+        modeled = [c for c in frames[key].columns if c != frames[key].columns[0]
+                   and c not in schema.tables[key].fk_columns()]
+        assert list(df.columns[:len(modeled)]) == modeled
+        for c in modeled:  # categories come from the real column only
+            assert set(df[c].dropna().unique()) <= set(frames[key][c].unique())
+    for root in ("movie", "actor", "director", "user"):
+        assert len(out[root]) == len(frames[root])
+    assert syn.stats["sample_rows_per_s"] > 0
+    assert set(syn.stats["agree_rate"]) and all(0 < v <= 1 for v in syn.stats["agree_rate"].values())
+
+
+def test_group_sizes_plausible(ml):
+    schema, frames, syn = ml
+    out = syn.sample(seed=1)
+    for child, links in FKS.items():
+        real = len(frames[child]) / len(frames["movie"])
+        synth = len(out[child]) / len(out["movie"])
+        assert abs(synth - real) / real < 0.2, (child, real, synth)
+        for parent, col in links:
+            fk = fk_col(next(f for f in schema.tables[child].foreign_keys if f.ref_table == parent))
+            real_mean = frames[child].groupby(col).size().reindex(frames[parent][col], fill_value=0).mean()
+            syn_mean = out[child][fk].value_counts().reindex(range(len(out[parent])), fill_value=0).mean()
+            assert abs(syn_mean - real_mean) / real_mean < 0.2, (child, parent, real_mean, syn_mean)
+
+
+def test_seed_determinism(ml):
+    _, _, syn = ml
+    a, b, c = syn.sample(seed=5), syn.sample(seed=5), syn.sample(seed=6)
+    for key in a:
+        pd.testing.assert_frame_equal(a[key], b[key])
+    assert any(len(a[k]) != len(c[k]) or not a[k].equals(c[k]) for k in a)
+
+
+def test_save_load_sample_equal(ml, tmp_path):
+    schema, _, syn = ml
+    syn.extra["pipeline"] = {"note": "kept"}
+    path = tmp_path / "m.clava"
+    syn.save(path)
+    syn2 = Synthesizer.load(path)
+    assert syn2.extra["pipeline"] == {"note": "kept"}
+    assert syn2.schema.to_dict() == schema.to_dict()
+    a, b = syn.sample(scale=0.5, seed=2), syn2.sample(scale=0.5, seed=2)
+    for key in a:
+        pd.testing.assert_frame_equal(a[key], b[key])
+
+
+def test_fk_only_unique_key_stays_unique(ml):
+    schema, _, syn = ml
+    out = syn.sample(seed=4, scale=2.0)  # more children per user/movie pair: duplicates would appear
+    pairs = out["rating"][[fk_col(fk) for fk in schema.tables["rating"].foreign_keys]]
+    assert len(pairs) > 0 and not pairs.duplicated().any()
+
+
+def test_matching_never_reuses_and_prefers_near_rows():
+    rng = np.random.default_rng(0)
+    r = pd.read_csv(ML / "movie.csv")
+    x = np.stack([r.year.to_numpy(float), r.runningtime.to_numpy(float)], axis=1)
+    x = (x - x.mean(0)) / x.std(0) + rng.normal(0, 0.3, x.shape)
+    base, other = x[:1500], x[1500:3500]
+    m = match_unique(base, other, rng)
+    assert len(np.unique(m)) == len(base) and m.min() >= 0 and m.max() < len(other)
+    matched = np.linalg.norm(base - other[m], axis=1).mean()
+    random = np.linalg.norm(base - other[rng.permutation(len(other))[:len(base)]], axis=1).mean()
+    assert matched < 0.5 * random
+    pos = np.stack([rng.integers(0, 30, 600), rng.integers(0, 40, 600)], axis=1)
+    fixed, keep = repair_unique(pos, [30, 40], rng)
+    assert keep.all() and not pd.DataFrame(fixed).duplicated().any()
+
+
+def cramers_v(a: pd.Series, b: pd.Series) -> float:
+    from scipy.stats import chi2_contingency
+
+    tab = pd.crosstab(a, b)
+    chi2 = chi2_contingency(tab, correction=False)[0]
+    return float(np.sqrt(chi2 / (tab.to_numpy().sum() * (min(tab.shape) - 1))))
+
+
+def test_cross_table_dependency_kept_better_than_independent():
+    """Paper's example: a child's language depends on its parent's country (real movies and their ratings)."""
+    rng = np.random.default_rng(1)
+    movie = pd.read_csv(ML / "movie.csv")[["movie_id", "country"]].head(1200)
+    rating = pd.read_csv(ML / "rating.csv")
+    rating = rating[rating.movie_id.isin(movie.movie_id)][["rating_id", "movie_id"]].head(4000).reset_index(drop=True)
+    lang = {"USA": "en", "UK": "en", "France": "fr", "other": "es"}
+    country = rating.movie_id.map(movie.set_index("movie_id").country)
+    noise = rng.random(len(rating)) < 0.1
+    rating["language"] = np.where(noise, rng.choice(["en", "fr", "es", "de"], len(rating)), country.map(lang))
+    frames = {"movie": movie, "review": rating.rename(columns={"rating_id": "review_id"})}
+    schema = schema_for(frames, {"review": [("movie", "movie_id")]})
+    over = dict(steps=300, classifier_steps=300, layers=[64, 64], k=8, eta=2.0)
+
+    def score(method: str) -> float:
+        syn = Synthesizer(schema, preset="test", method=method, **over).fit(frames)
+        out = syn.sample(seed=0)
+        child = out["review"]
+        parent_country = out["movie"]["country"].to_numpy()[child[fk_col(schema.tables["review"].foreign_keys[0])]
+                                                            .to_numpy()]
+        return cramers_v(pd.Series(parent_country), child["language"])
+
+    real = cramers_v(country, rating["language"])
+    clava, indep = score("clava"), score("independent")
+    assert clava > indep + 0.2, (real, clava, indep)
+    assert clava > 0.5 * real
+
+
+def employees(n: int = 60, nullable: bool = True) -> tuple[Schema, dict[str, pd.DataFrame]]:
+    """A hierarchy like chinook's employee.reports_to: real user rows as people, a tree of managers."""
+    user = pd.read_csv(ML / "user.csv").head(n).rename(columns={"user_id": "emp_id"})
+    rng = np.random.default_rng(0)
+    boss = np.concatenate([[-1], rng.integers(0, np.maximum(1, np.arange(1, n) // 3))])
+    user["reports_to"] = pd.array(np.where(boss >= 0, user.emp_id.to_numpy()[np.maximum(boss, 0)], 0),
+                                  dtype="Int64")
+    if nullable:
+        user.loc[0, "reports_to"] = pd.NA
+    else:
+        user.loc[0, "reports_to"] = user.emp_id[0]
+    schema = schema_for({"emp": user}, {"emp": [("emp", "reports_to", "emp_id")]},
+                        nullable={"emp.reports_to"} if nullable else set())
+    return schema, {"emp": user}
+
+
+@pytest.mark.parametrize("nullable", [True, False])
+def test_self_reference_is_a_forest(nullable):
+    schema, frames = employees(nullable=nullable)
+    assert schema.graph().deferred
+    syn = Synthesizer(schema, preset="test").fit(frames)
+    out = syn.sample(seed=0, scale=3.0)
+    check_positions(schema, out)
+    p = out["emp"][fk_col(schema.tables["emp"].foreign_keys[0])].to_numpy(dtype=float, na_value=np.nan)
+    n = len(p)
+    parent = np.where(np.isnan(p), np.arange(n), p).astype(np.int64)  # roots point to themselves
+    roots = parent == np.arange(n)
+    assert roots.sum() >= 1
+    assert roots.sum() <= max(3, 0.2 * n)  # managers exist: most rows have one
+    cur = parent.copy()
+    for _ in range(n):  # follow managers; every chain must end at a root
+        cur = parent[cur]
+    assert roots[cur].all()
+
+
+def test_empty_parent_and_key_only_tables():
+    frames = movielens_subset(n_movies=60, max_child=400)
+    frames["director"] = frames["director"].iloc[:0]
+    frames["movie2director"]["director_id"] = pd.array([pd.NA] * len(frames["movie2director"]), dtype="Int64")
+    schema = schema_for(frames, FKS, nullable={"movie2director.director_id"})
+    modeled = {"movie2actor": []}  # a link table with only its keys modeled
+    syn = Synthesizer(schema, preset="test").fit(frames, modeled=modeled)
+    out = syn.sample(seed=0)
+    check_positions(schema, out)
+    assert len(out["director"]) == 0
+    assert out["movie2director"][fk_col(schema.tables["movie2director"].foreign_keys[1])].isna().all()
+    assert list(out["movie2actor"].columns) == [fk_col(fk) for fk in schema.tables["movie2actor"].foreign_keys]
+    assert len(out["movie2actor"]) > 0
+
+
+def test_independent_baseline_and_scale(ml):
+    schema, frames, _ = ml
+    syn = Synthesizer(schema, preset="test", method="independent").fit(frames)
+    out = syn.sample(seed=0, scale=0.5)
+    check_positions(schema, out)
+    assert len(out["movie"]) == round(0.5 * len(frames["movie"]))
+    assert syn.stats["agree_rate"] == {}
+
+
+def test_bad_settings_are_clear_errors(ml):
+    schema, frames, syn = ml
+    with pytest.raises(ConfigError):
+        Synthesizer(schema, preset="nope")
+    with pytest.raises(ConfigError):
+        Synthesizer(schema, preset="test", bogus=1)
+    with pytest.raises(ConfigError):
+        Synthesizer(schema, method="magic")
+    with pytest.raises(ConfigError):
+        syn.sample(scale=50)
+    with pytest.raises(ClavaError):
+        Synthesizer(schema, preset="test").fit({"movie": frames["movie"]})
