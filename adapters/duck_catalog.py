@@ -50,8 +50,9 @@ def introspect(con: duckdb.DuckDBPyConnection, schemas: list[str]) -> Schema:
         out.enums[r["type_name"]] = EnumType(r["type_name"], list(r["labels"]), r["schema_name"])
     by_labels = {tuple(e.values): e.name for e in out.enums.values()}
 
-    for r in _rows(con, f"SELECT schema_name, table_name FROM duckdb_tables() WHERE {_FILTER} "
-                        "AND NOT internal AND NOT temporary ORDER BY table_oid", schemas):
+    tables = _rows(con, f"SELECT schema_name, table_name FROM duckdb_tables() WHERE {_FILTER} "
+                        "AND NOT internal AND NOT temporary ORDER BY table_oid", schemas)
+    for r in sorted(tables, key=lambda r: schemas.index(r["schema_name"])):  # stable: creation order within
         t = Table(name=r["table_name"], schema=r["schema_name"])
         out.tables[t.key] = t
 

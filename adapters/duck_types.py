@@ -170,3 +170,20 @@ def cast_expr(name: str, source: pa.DataType, target: str, lenient: bool = False
                f"to_microseconds(CAST(round(({f['h']} * 3600 + {f['mi']} * 60 + {f['s']}) * 1e6) AS BIGINT))")
         return f"CASE WHEN {col} LIKE 'P%' THEN {iso} ELSE {cast}({col} AS INTERVAL) END"
     return f"{cast}({col} AS {target})"
+
+
+def iso_interval_sql(col: str) -> str:
+    """SQL rendering a DuckDB INTERVAL as ISO 8601 text, the form the PostgreSQL adapter reads intervals in
+    (intervalstyle iso_8601: a sign per field, zero fields left out, PT0S for zero)."""
+    c = qident(col)
+    secs = f"rtrim(rtrim(printf('%.6f', datepart('microseconds', {c}) / 1e6), '0'), '.')"
+    fields = [(f"datepart('{p}', {c})", u) for p, u in (("year", "Y"), ("month", "M"), ("day", "D"))]
+    times = [(f"datepart('hour', {c})", "H"), (f"datepart('minute', {c})", "M")]
+
+    def part(value: str, unit: str, text: str | None = None) -> str:
+        return f"CASE WHEN {value} <> 0 THEN {text or value} || '{unit}' ELSE '' END"
+
+    date = " || ".join(part(v, u) for v, u in fields)
+    time = " || ".join([part(v, u) for v, u in times] + [part(f"datepart('microseconds', {c})", "S", secs)])
+    return (f"CASE WHEN {c} IS NULL THEN NULL WHEN {c} = INTERVAL 0 SECONDS THEN 'PT0S' "
+            f"ELSE 'P' || {date} || CASE WHEN {time} <> '' THEN 'T' || {time} ELSE '' END END")

@@ -1,6 +1,11 @@
 """DuckDB adapter: catalog introspection, Arrow reads, and transactional mirrored writes.
 
 DSNs: `duckdb:///abs/path.duckdb`, `duckdb:///:memory:`, `:memory:`, or a bare path ending in .duckdb/.db/.ddb.
+A source is opened read-only and must exist; a destination file is created, and removed again when the
+write that created it fails.
+
+Reading gives DuckDB's own Arrow types except where the PostgreSQL adapter reads a kind differently:
+enums come out as strings and intervals as ISO 8601 strings, so each kind has one Arrow type downstream.
 
 Writing a schema of another engine (PostgreSQL) here maps each column from its kind (type_substitutions
 lists every mapping that is not exact):
@@ -11,7 +16,8 @@ lists every mapping that is not exact):
 | real / double precision             | FLOAT / DOUBLE                             |          |
 | numeric(p,s), p <= 38               | DECIMAL(p,s)                               |          |
 | numeric (no precision, or p > 38)   | DOUBLE                                     | yes      |
-| boolean, date, time, interval, uuid | same                                       |          |
+| boolean, date, time, uuid           | same                                       |          |
+| interval (ISO 8601 text in Arrow)   | INTERVAL (the text is parsed on load)      |          |
 | timestamp / timestamptz / timetz    | TIMESTAMP / TIMESTAMPTZ / TIMETZ           |          |
 | text                                | VARCHAR                                    |          |
 | varchar(n), char(n)                 | VARCHAR + CHECK (length(c) <= n)           | yes      |
@@ -27,10 +33,13 @@ DuckDB declares PRIMARY KEY, UNIQUE, CHECK and FOREIGN KEY only inside CREATE TA
 CONSTRAINT is not implemented in 1.5), keeps no constraint names, and checks every row on INSERT (so
 `validate` has no effect: everything is validated). Hence: tables are created parents first with all their
 constraints and loaded parents first. A self-referencing FK is declared and its rows are inserted level by
-level (roots first), because DuckDB checks an INSERT against the rows committed before that statement.
+level (roots first), because DuckDB checks an INSERT only against the rows present before the statement.
 In a cycle between tables, the FK towards a table created later cannot be declared; it is left out and
 listed in type_substitutions. FK actions (ON DELETE CASCADE, ...) and partial unique indexes have no
-DuckDB equivalent and are reported too. The whole write is one transaction.
+DuckDB equivalent and are reported too. CHECK and DEFAULT expressions of PostgreSQL are translated
+(duck_checks) and bound on a scratch database before the write starts; a CHECK that cannot be expressed
+stops the write with a ClavaError naming it, a DEFAULT that cannot is dropped and reported.
+The whole write is one transaction (ROLLBACK on any error or interrupt).
 """
 
 from __future__ import annotations
@@ -49,6 +58,7 @@ from clavadb.workspace import qident
 
 from .base import BATCH_ROWS, Adapter, WriteReport
 from .duck_catalog import introspect as _introspect
+from .duck_types import iso_interval_sql
 from .duck_writer import Writer, evaluate_checks, qualified
 
 
@@ -88,10 +98,16 @@ class DuckDBAdapter(Adapter):
     def _select(self, table: Table, columns: list[str] | None) -> str:
         names = columns or table.column_names
         kinds = {c.name: c.kind for c in table.columns}
-        # Enums come out as plain strings, the same Arrow type the PostgreSQL adapter reads them as.
-        cols = ", ".join(
-            f"CAST({qident(c)} AS VARCHAR) AS {qident(c)}" if kinds.get(c) == "enum" else qident(c) for c in names
-        )
+        # Enums come out as plain strings and intervals as ISO 8601 text: the Arrow types the PostgreSQL
+        # adapter reads them as, so what follows sees one type per kind whatever the source engine.
+        def expr(c: str) -> str:
+            if kinds.get(c) == "enum":
+                return f"CAST({qident(c)} AS VARCHAR) AS {qident(c)}"
+            if kinds.get(c) == "interval":
+                return f"{iso_interval_sql(c)} AS {qident(c)}"
+            return qident(c)
+
+        cols = ", ".join(expr(c) for c in names)
         return f"SELECT {cols} FROM {qualified(table)}"
 
     def read_batches(self, table: Table, columns: list[str] | None = None,
@@ -103,7 +119,11 @@ class DuckDBAdapter(Adapter):
             cur.close()
 
     def empty_arrow(self, table: Table, columns: list[str] | None = None) -> pa.Table:
-        return self.con.cursor().execute(self._select(table, columns) + " LIMIT 0").to_arrow_table()
+        cur = self.con.cursor()
+        try:
+            return cur.execute(self._select(table, columns) + " LIMIT 0").to_arrow_table()
+        finally:
+            cur.close()
 
     # -- writing ----------------------------------------------------------------------------------
     def write(self, schema: Schema, data: Mapping[str, pa.Table | Iterator[pa.RecordBatch]], *,

@@ -175,7 +175,6 @@ def _indexes(con, oids, by_oid) -> None:
             WHERE i.indrelid = ANY(%s)
               AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.indexrelid
                               AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x'))
-              AND NOT EXISTS (SELECT 1 FROM pg_inherits h WHERE h.inhrelid = i.indexrelid)
             ORDER BY i.indrelid, ic.relname""",
         [oids],
     ).fetchall()
@@ -248,4 +247,4 @@ def _sequences(con, schemas, by_oid, out: Schema) -> None:
             m = _NEXTVAL.match(c.default or "")
             if m and c.sequence is None:
                 ref = m.group(1).replace('"', "")
-                c.sequence = ref if ref in out.sequences else _key(*ref.split(".", 1)) if "." in ref else ref
+                c.sequence = _key(*ref.split(".", 1)) if "." in ref else ref

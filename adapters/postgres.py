@@ -30,6 +30,11 @@ _SESSION = {"DateStyle": "ISO, YMD", "TimeZone": "UTC", "IntervalStyle": "iso_86
             "extra_float_digits": "3", "client_encoding": "UTF8"}
 
 
+# errors of an expression written for another engine (CHECKs from DuckDB), as opposed to violations
+_FOREIGN_SQL = (pgerr.SyntaxError, pgerr.UndefinedFunction, pgerr.UndefinedColumn, pgerr.DatatypeMismatch,
+                pgerr.InvalidTextRepresentation, pgerr.UndefinedObject)
+
+
 def _connect_error(dsn: str, exc: psycopg.Error) -> ConnectionFailed:
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
     low = str(exc).lower()
@@ -88,6 +93,11 @@ class PostgresAdapter(Adapter):
         try:
             with self.con.cursor() as cur:
                 yield from read_csv_batches(cur, ddl.table_sql(table), cols, self._schema, batch_rows)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise ClavaError(f"cannot convert the rows of {table.key} to Arrow: {_first_line(exc)}",
+                             "infinite dates/timestamps and multi-dimensional arrays are not supported") from None
+        except psycopg.Error as exc:
+            raise ClavaError(f"reading {table.key} from PostgreSQL failed: {_first_line(exc)}") from None
         finally:
             if not self.read_only:
                 self._idle()
@@ -188,8 +198,7 @@ class PostgresAdapter(Adapter):
             with self.con.transaction():
                 self.con.execute(sql)
             return 1
-        except (pgerr.SyntaxError, pgerr.UndefinedFunction, pgerr.UndefinedColumn, pgerr.DatatypeMismatch,
-                pgerr.InvalidTextRepresentation):
+        except _FOREIGN_SQL:
             subs.append(f"{t.key}: CHECK {name} skipped (not valid in PostgreSQL)")
             return 0
 
@@ -211,7 +220,8 @@ class PostgresAdapter(Adapter):
 
         Keys: the check name; a domain check is "<column>.<check name>". PostgreSQL evaluates the
         expressions on a temporary copy of the rows, in a transaction that is rolled back; a NULL
-        result passes, as in SQL. Checks on columns missing from `data` are left out."""
+        result passes, as in SQL. Left out: checks on columns missing from `data`, and checks of
+        another engine's schema that PostgreSQL cannot run (write() skips those too)."""
         if self.read_only:
             raise ClavaError("evaluating CHECK constraints needs a writable PostgreSQL connection",
                              "open the adapter with read_only=False")
@@ -236,14 +246,17 @@ class PostgresAdapter(Adapter):
                     if sql.startswith("CREATE TYPE"):
                         cur.execute(sql)
                 subs: list[str] = []
-                coldefs = ", ".join(f"{qident(c.name)} {self._check_type(c, schema, subs)}" for c in present)
+                known = set(schema.enums) | {t.removeprefix("public.") for t in types}
+                coldefs = ", ".join(f"{qident(c.name)} {self._check_type(c, schema, known, subs)}" for c in present)
                 cur.execute(f"CREATE TEMP TABLE {tmp} (clava_rn bigint, {coldefs}) ON COMMIT DROP")
                 rn = pa.array(np.arange(data.num_rows, dtype=np.int64))
                 rows = data.select([c.name for c in present]).add_column(0, "clava_rn", rn)
                 copy_in(cur, tmp, rows.column_names, rows.to_batches(max_chunksize=BATCH_ROWS))
                 for name, expr in checks:
-                    bad = cur.execute(f"SELECT clava_rn FROM {tmp} WHERE NOT ({expr})").fetchall()
-                    if bad:
+                    bad = self._failing_rows(cur, tmp, expr, schema.engine == "postgresql")
+                    if bad is None:  # another engine's expression PostgreSQL cannot run, as in write()
+                        del masks[name]
+                    elif bad:
                         masks[name][np.fromiter((r[0] for r in bad), dtype=np.int64, count=len(bad))] = True
         except psycopg.Error as exc:
             self._reset_after_failure()
@@ -251,14 +264,29 @@ class PostgresAdapter(Adapter):
                              "the check expressions must be valid PostgreSQL") from None
         return masks
 
+    def _failing_rows(self, cur, tmp: str, expr: str, same_engine: bool) -> list[tuple[int]] | None:
+        sql = f"SELECT clava_rn FROM {tmp} WHERE NOT ({expr})"
+        if same_engine:
+            return cur.execute(sql).fetchall()
+        try:
+            with self.con.transaction():
+                return cur.execute(sql).fetchall()
+        except _FOREIGN_SQL:
+            return None
+
     @staticmethod
-    def _check_type(c: Column, schema: Schema, subs: list[str]) -> str:
-        """Column type of the staging table: a domain's base type (its checks are evaluated apart)."""
-        if schema.engine == "postgresql":
-            if c.domain and c.domain in schema.domains:
+    def _check_type(c: Column, schema: Schema, known_enums: set[str], subs: list[str]) -> str:
+        """Column type of the staging table: a domain's base type (its checks are evaluated apart);
+        text for an enum this database does not know, so rows load without the schema."""
+        if schema.engine != "postgresql":
+            return render_type(c, schema, subs, c.name)
+        if c.domain:
+            if c.domain in schema.domains:
                 return schema.domains[c.domain].base_type
-            return c.type
-        return render_type(c, schema, subs, c.name)
+            return render_type(Column(**{**c.__dict__, "domain": None, "type": ""}), schema, subs, c.name)
+        if c.enum and c.enum not in known_enums:
+            return "text[]" if c.kind == "array" else "text"
+        return c.type
 
     def close(self) -> None:
         if not self.con.closed:

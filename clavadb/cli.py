@@ -242,7 +242,10 @@ def _sample_and_write(console: Console, syn, dst: str, scale: float, seed: int, 
     created = duck_path is not None and not Path(duck_path).exists()
     try:
         with open_adapter(dst, read_only=False) as out:
-            synth = pipeline.generate(syn, scale, seed, check_eval=getattr(out, "evaluate_checks", None), timer=timer)
+            def check_eval(table, data):
+                return out.evaluate_checks(table, data, syn.schema)
+
+            synth = pipeline.generate(syn, scale, seed, check_eval=check_eval, timer=timer)
             n = len(synth.schema.tables)
             console.progress("write", "", 0.0)
             report = timer.run("write", lambda: out.write(synth.schema, pipeline.to_arrow(synth.frames),
@@ -303,7 +306,7 @@ def _print_plan(console: Console, schema, plans) -> None:
                 "exclude": "excluded (NULL or default)",
                 "keep": "kept as is (lookup table)",
             }.get(p.action, p.action)
-            click.echo(f"  {p.column:<28} {how}" + (f"  [{p.reason}]" if p.reason else ""))
+            click.echo(f"  {p.column:<28} {how}" + (f"  [{p.reason}]" if p.reason and p.reason not in how else ""))
     click.echo("dry run: nothing was written")
 
 

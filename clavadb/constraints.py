@@ -184,7 +184,11 @@ def _perturb(col: Column, vals: pd.Series, k: pd.Series) -> pd.Series:
         eps = 1.0 if col.kind == "int" else (
             10.0 ** -col.scale if col.scale is not None else np.maximum(np.abs(x) * 1e-6, 1e-6))
         out = x + k * eps
-        return out.round().astype("Int64") if col.kind == "int" else out
+        if col.kind == "int":
+            return out.round().astype("Int64")
+        if vals.dtype == object and col.scale is not None:  # Decimal values stay Decimal
+            return pd.Series([Decimal(f"{v:.{col.scale}f}") for v in out], index=vals.index, dtype=object)
+        return out
     if col.kind in ("date", "timestamp", "timestamptz"):
         ts = _timestamps(vals, col)
         out = ts + pd.to_timedelta(k, unit="D" if col.kind == "date" else "s")
@@ -197,10 +201,10 @@ def _unique(table: Table, frame: pd.DataFrame, key_cols: set[str], report: Enfor
         cols = u.columns
         if not all(c in frame for c in cols) or set(cols) <= key_cols or set(cols) == set(table.primary_key):
             continue
-        target = next((table.column(c) for c in cols if c not in key_cols
-                       and table.column(c).kind in ("text", "int", "decimal", "float")), None) or next(
-            (table.column(c) for c in cols if c not in key_cols
-             and table.column(c).kind in ("date", "timestamp", "timestamptz")), None)
+        # the column to change: a number or a time moves a value slightly; a text gets a suffix
+        candidates = [table.column(c) for c in cols if c not in key_cols]
+        target = next((c for kinds in (("int", "decimal", "float"), ("date", "timestamp", "timestamptz"), ("text",))
+                       for c in candidates if c.kind in kinds), None)
         scope = frame[cols].notna().all(axis=1).to_numpy()
         if u.predicate:
             scope &= _eval_sql(frame, u.predicate)
@@ -221,11 +225,15 @@ def _unique(table: Table, frame: pd.DataFrame, key_cols: set[str], report: Enfor
             sub = frame.loc[dup, cols]
             k = sub.groupby(cols, dropna=False, sort=False).cumcount() + 1 + r * (r + 1)
             new = _perturb(target, frame.loc[dup, target.name], k)
-            col_vals = frame[target.name].astype(object) if target.kind == "text" else frame[target.name]
-            if target.kind != "text" and new.dtype != col_vals.dtype:
-                col_vals = col_vals.astype(new.dtype) if target.kind != "date" else col_vals.astype(object)
+            col_vals = frame[target.name]
+            if target.kind == "text" or new.dtype == object:
+                col_vals = col_vals.astype(object)
+            elif new.dtype != col_vals.dtype:
+                col_vals = col_vals.astype(new.dtype)
             col_vals = col_vals.copy()
             col_vals[dup] = new.to_numpy()
+            if target.kind == "text":
+                col_vals = col_vals.astype(frame[target.name].dtype)
             frame = frame.assign(**{target.name: col_vals})
             changed |= dup
         else:
@@ -281,14 +289,17 @@ def _arrow(table: Table, frame: pd.DataFrame) -> pa.Table:
 
 def _checks(table: Table, frame: pd.DataFrame, check_eval: CheckEval, protected: set[str],
             rng: np.random.Generator, report: EnforceReport) -> pd.DataFrame:
-    if not table.checks:
+    if not table.checks and not any(c.domain for c in table.columns):
         return frame
     by_name = {c.name: c for c in table.checks}
     for rnd in range(CHECK_ROUNDS + 1):
-        fails = {k: np.asarray(v, dtype=bool) for k, v in check_eval(table, _arrow(table, frame)).items()
-                 if k in by_name}
+        fails = {k: np.asarray(v, dtype=bool) for k, v in check_eval(table, _arrow(table, frame)).items()}
+        for k in fails:  # a domain's CHECK comes back as "<column>.<check>": it constrains that column
+            if k not in by_name and k.split(".", 1)[0] in table.column_names:
+                by_name[k] = Check(k, f"CHECK of the domain of {k.split('.', 1)[0]}", [k.split(".", 1)[0]])
+        fails = {k: m for k, m in fails.items() if k in by_name}
         if rnd == 0:
-            report.add(table.key, "checks_unevaluated", len(by_name) - len(fails))
+            report.add(table.key, "checks_unevaluated", sum(c.name not in fails for c in table.checks))
         failing = {k: m for k, m in fails.items() if m.any()}
         if not failing:
             return frame

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from clavadb.errors import ClavaError, ConstraintUnsatisfiable
-from clavadb.privacy import hash_buckets, uuid_strings
+from clavadb.generators import hash_buckets, uuid_strings
 from clavadb.schema import Column, ForeignKey, Schema, Table
 
 FK_PREFIX = "__fk__"
@@ -238,7 +238,7 @@ def assign_keys(schema: Schema, frames: dict[str, pd.DataFrame], key_stats: Mapp
             frame = frame.assign(**{c: _new_keys(table, table.column(c), frame, group, st, rng)})
         out[key] = frame
     for _, child, fk in graph.edges(include_deferred=True):
-        if child in out and graph.is_deferred(child, fk.name):
+        if child in out and fk.ref_table in out and graph.is_deferred(child, fk.name):
             out[child] = _lookup(out[child], schema.tables[child], fk, out)
     for key, table in schema.tables.items():
         if key in out:

@@ -21,6 +21,7 @@ from clavadb.schema import Schema, Table
 from clavadb.workspace import Workspace
 
 SAMPLE_ROWS = 10_000  # rows per table the personal-data detector looks at
+LOOKUP_ROWS = 50  # a referenced table this small, with no personal data, is a lookup table kept as is
 UNIQUE_SHARE = 0.9  # tables whose real rows are this unique are checked for copied rows
 
 Progress = Callable[[str, str, float], None]
@@ -152,7 +153,25 @@ def read_source(dsn: str, opts: Options, progress: Progress = _noop) -> Source:
 def plan(source: Source, opts: Options) -> list[privacy.ColumnPlan]:
     samples = {k: (f.sample(SAMPLE_ROWS, random_state=0) if len(f) > SAMPLE_ROWS else f)
                for k, f in source.frames.items()}
-    return privacy.plan_columns(source.schema, samples, opts.config)
+    plans = privacy.plan_columns(source.schema, samples, opts.config)
+    _keep_lookup_tables(source, plans, opts.config)
+    return plans
+
+
+def _keep_lookup_tables(source: Source, plans: list[privacy.ColumnPlan], cfg: Mapping[str, Any]) -> None:
+    """Small referenced tables of categories (genre, media_type, region) are copied as is: their values
+    are the vocabulary the other tables point at, not anyone's data, and each is seen once, so the
+    rare-value rule would otherwise replace every one of them. `keep = false` in the config turns it off."""
+    schema = source.schema
+    referenced = {fk.ref_table for _, fk in schema.foreign_keys()}
+    for key, table in schema.tables.items():
+        if (key not in referenced or table.foreign_keys or len(source.frames[key]) > LOOKUP_ROWS
+                or cfg.get("tables", {}).get(key, {}).get("keep") is False):
+            continue
+        mine = [p for p in plans if p.table == key]
+        if any(p.action == "model" for p in mine) and all(p.action in ("model", "key", "constant") for p in mine):
+            for p in mine:
+                p.action, p.reason = "keep", "small lookup table, copied as is"
 
 
 def modeled_columns(schema: Schema, plans: list[privacy.ColumnPlan]) -> dict[str, list[str]]:

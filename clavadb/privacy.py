@@ -2,7 +2,7 @@
 
 A column of personal data (names, e-mails, phones, addresses, ids) or free text is never modeled: the
 model would learn and could replay real values. It is filled after sampling with plausible values of
-the same shape (Faker pools combined with numpy, so 100k values take about a second). Categorical values
+the same shape (clavadb.generators), and never with a real person's name. Categorical values
 seen fewer than `k_rare` times are replaced by frequent ones: a rare value can identify a person.
 """
 
@@ -12,7 +12,6 @@ import importlib
 import json
 import re
 import secrets
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -20,22 +19,27 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
-from faker.providers.address.en_US import Provider as _Address
-from faker.providers.company.en_US import Provider as _Company
-from faker.providers.lorem.en_US import Provider as _Lorem
-from faker.providers.person.en_US import Provider as _Person
+import pyarrow as pa
 
+from clavadb.encoding import RARE, SUPPORTED_KINDS
+from clavadb.generators import (
+    SHAPE_GENERATORS,
+    choice,
+    column_rng,
+    fill_shape,
+    fit_length,
+    generate,
+    hash_buckets,
+    shape_of,
+    uniquify,
+    weights,
+    words,
+)
 from clavadb.schema import Column, Schema, Table
 from clavadb.workspace import qident
 
-try:  # the encoder's marker for categories too rare to be emitted; defined here if the encoder is absent
-    from clavadb.encoding import RARE
-except ImportError:  # pragma: no cover
-    RARE = "__rare__"
-
 ACTIONS = ("model", "key", "generate", "constant", "exclude", "keep")
-MODEL_KINDS = {"int", "float", "decimal", "bool", "text", "date", "timestamp", "timestamptz", "time",
-               "interval", "enum"}
+MODEL_KINDS = set(SUPPORTED_KINDS)  # what the encoder can model
 NUMERIC_KINDS = {"int", "float", "decimal"}
 TEMPORAL_KINDS = {"date", "timestamp", "timestamptz"}
 MIN_STORED = 5  # a categorical value is stored in the statistics only when seen at least this often
@@ -96,8 +100,6 @@ def _first_names() -> frozenset[str]:
 
 
 _FIRST_NAMES = _first_names()
-SHAPE_GENERATORS = {"phone", "postal_code", "iban", "ssn", "credit_card", "token"}
-_DOMAINS = np.array(["example.com", "example.org", "example.net", "mail.example.com"], dtype=object)
 
 
 @dataclass
@@ -174,7 +176,7 @@ def _plan_column(table: Table, col: Column, sample: pd.DataFrame | None, ccfg: M
     if ccfg.get("generator"):
         return plan("generate", ccfg["generator"], "generator set by config")
     if col.kind not in MODEL_KINDS:
-        return plan("generate", col.kind if col.kind in ("uuid", "json", "bytes", "array") else "other",
+        return plan("generate", col.kind if col.kind in ("uuid", "json", "bytes", "array", "interval") else "other",
                     f"{col.kind} column")
     values = _text_values(sample, c) if col.kind == "text" else pd.Series([], dtype="string")
     pii = ccfg.get("pii")
@@ -224,15 +226,6 @@ def plan_columns(schema: Schema, samples: Mapping[str, pd.DataFrame],
 
 # -- statistics -------------------------------------------------------------------------------------
 
-_SHAPE_TABLE = {i: ("9" if chr(i).isdigit() else "A" if chr(i).isupper() else "a" if chr(i).islower() else None)
-                for i in range(0x250)}
-_SHAPE_TABLE = {k: v for k, v in _SHAPE_TABLE.items() if v}
-
-
-def _shape(values: pd.Series) -> pd.Series:
-    """Digits -> 9, capitals -> A, lower-case letters -> a (Latin scripts); punctuation and spaces kept."""
-    return values.str.translate(_SHAPE_TABLE)
-
 
 def _jsonable(v: Any) -> Any:
     if v is None or (not isinstance(v, (list, dict, bytes)) and pd.isna(v)):
@@ -260,7 +253,7 @@ def _text_stat(v: pd.Series, shapes: bool) -> dict[str, Any]:
         "title_rate": float((v.str.slice(0, 1).str.isupper()).mean()),
         "period_rate": float(v.str.endswith(".").mean())}
     if shapes:
-        top = _shape(v).value_counts(normalize=True).head(10)
+        top = shape_of(v).value_counts(normalize=True).head(10)
         st["shapes"] = {k: float(p) for k, p in top.items()}
         # coded values (few shapes: "9999", "AA") can be replaced by random values of their shape
         st["coded"] = bool(top.head(3).sum() >= 0.8 and not any("a" in k for k in top.index[:3]))
@@ -273,7 +266,7 @@ def _column_stat(col: Column, plan: ColumnPlan, s: pd.Series) -> dict[str, Any]:
     nn = s.dropna()
     if plan.action == "constant":
         st["constant"] = _jsonable(nn.iloc[0]) if len(nn) else None
-    elif plan.action == "generate" and col.kind not in ("bytes", "json", "array") and len(nn):
+    elif plan.action == "generate" and col.kind not in ("bytes", "json", "array", "interval") and len(nn):
         st.update(_text_stat(nn.astype("string"), plan.generator in SHAPE_GENERATORS))
     elif plan.action == "generate" and len(nn):
         if col.kind == "bytes":
@@ -284,6 +277,10 @@ def _column_stat(col: Column, plan: ColumnPlan, s: pd.Series) -> dict[str, Any]:
             keys = pd.Series([k for o in objs if isinstance(o, dict) for k in o], dtype=object)
             keys = keys[keys.str.fullmatch(r"[A-Za-z_][A-Za-z0-9_]{0,30}")].value_counts().head(20)
             st["json_keys"] = keys.index.tolist()
+        elif col.kind == "interval":
+            x = pd.to_timedelta(nn, errors="coerce").dropna().dt.total_seconds()
+            if len(x):
+                st.update(min=float(x.min()), max=float(x.max()))
         elif col.kind == "array":
             lengths = nn.map(len)
             st.update(len_min=int(lengths.min()), len_max=int(lengths.max()))
@@ -350,199 +347,6 @@ def _name_key(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
     return key
 
 
-def hash_buckets(values: pd.Series | np.ndarray, salt: str, bits: int) -> np.ndarray:
-    """Salted hashes cut to `bits` bits: a set of them tells whether a value may be a real one, never which."""
-    h = pd.util.hash_array(np.asarray(values, dtype=object), hash_key=salt)
-    return (h & np.uint64((1 << bits) - 1)).astype(np.int64)
-
-
-# -- generators -------------------------------------------------------------------------------------
-
-def _rng(seed: int, *names: str) -> np.random.Generator:
-    return np.random.default_rng([seed, *(zlib.crc32(n.encode()) for n in names)])
-
-
-def _weights(d: Mapping) -> tuple[np.ndarray, np.ndarray]:
-    vals = np.array(list(d.keys()), dtype=object)
-    w = np.array(list(d.values()), dtype=float)
-    return vals, w / w.sum()
-
-
-_FIRST, _FIRST_W = _weights(_Person.first_names)
-_LAST, _LAST_W = _weights(_Person.last_names)
-_WORDS = np.array(_Lorem.word_list, dtype=object)
-
-
-def _choice(pool: np.ndarray, n: int, rng: np.random.Generator, p: np.ndarray | None = None) -> np.ndarray:
-    return pool[rng.choice(len(pool), size=n, p=p)] if len(pool) else np.full(n, "", dtype=object)
-
-
-def _pick(pool: Any, n: int, rng: np.random.Generator) -> pd.Series:
-    return pd.Series(_choice(np.asarray(pool, dtype=object), n, rng), dtype=object)
-
-
-def _first(n: int, rng: np.random.Generator) -> pd.Series:
-    return pd.Series(_choice(_FIRST, n, rng, _FIRST_W), dtype=object)
-
-
-def _last(n: int, rng: np.random.Generator) -> pd.Series:
-    return pd.Series(_choice(_LAST, n, rng, _LAST_W), dtype=object)
-
-
-def _either(a: pd.Series, b: pd.Series, p: float, rng: np.random.Generator) -> pd.Series:
-    return a.where(rng.random(len(a)) < p, b)
-
-
-# Faker's own word lists combined with numpy: Faker's per-value calls cost ~0.3 ms each.
-def _street_address(n: int, rng: np.random.Generator) -> pd.Series:
-    number = pd.Series(rng.integers(1, 99999, n).astype(str), dtype=object)
-    street = number + " " + _either(_first(n, rng), _last(n, rng), 0.5, rng) + " " + _pick(
-        _Address.street_suffixes, n, rng)
-    unit = _either(pd.Series("Apt. ", index=range(n)), pd.Series("Suite ", index=range(n)), 0.5, rng)
-    unit = unit + pd.Series(rng.integers(1, 999, n).astype(str), dtype=object)
-    return _either(street + " " + unit, street, 0.2, rng)
-
-
-def _company(n: int, rng: np.random.Generator) -> pd.Series:
-    one = _last(n, rng) + " " + _pick(_Company.company_suffixes, n, rng)
-    two = _last(n, rng) + "-" + _last(n, rng)
-    three = _last(n, rng) + ", " + _last(n, rng) + " and " + _last(n, rng)
-    return _either(one, _either(two, three, 0.5, rng), 0.5, rng)
-
-
-def _city(n: int, rng: np.random.Generator) -> pd.Series:
-    named = _either(_first(n, rng), _last(n, rng), 0.5, rng) + _pick(_Address.city_suffixes, n, rng)
-    return _either(_pick(_Address.city_prefixes, n, rng) + " " + named, named, 0.3, rng)
-
-
-def fill_shape(shapes: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Replace 9 / A / a in each shape string by a random digit / capital / lower-case letter."""
-    out = np.empty(len(shapes), dtype=object)
-    for shape in pd.unique(shapes):
-        rows = np.flatnonzero(shapes == shape)
-        cp = np.frombuffer(shape.encode("utf-32-le"), dtype=np.uint32)
-        if cp.size == 0:
-            out[rows] = ""
-            continue
-        grid = np.tile(cp, (len(rows), 1))
-        for ch, lo, span in ((ord("9"), 48, 10), (ord("A"), 65, 26), (ord("a"), 97, 26)):
-            mask = cp == ch
-            if mask.any():
-                grid[:, mask] = lo + rng.integers(0, span, size=(len(rows), int(mask.sum())))
-        out[rows] = np.ascontiguousarray(grid).view(f"<U{cp.size}").ravel().astype(object)
-    return out
-
-
-_DEFAULT_SHAPES = {"phone": {"+9 (999) 999-9999": 1.0}, "postal_code": {"99999": 1.0},
-                   "iban": {"AA99999999999999999999": 1.0}, "ssn": {"999-99-9999": 1.0},
-                   "credit_card": {"9999 9999 9999 9999": 1.0}, "token": {"aaaa9999aaaa9999": 1.0}}
-
-
-def _words(n: int, rng: np.random.Generator, st: Mapping) -> np.ndarray:
-    """Lorem words with the real per-value word-count distribution, capitalised like the real values."""
-    q = st.get("words_q") or [1, 2, 3]
-    counts = np.maximum(1, np.rint(np.interp(rng.random(n), np.linspace(0, 1, len(q)), q))).astype(int)
-    kmax = int(counts.max()) if n else 1
-    grid = _WORDS[rng.integers(0, len(_WORDS), size=(n, kmax))]
-    out = grid[:, 0].copy()
-    for j in range(1, kmax):
-        more = counts > j
-        out[more] = out[more] + " " + grid[more, j]
-    s = pd.Series(out, dtype=object)
-    title = rng.random(n) < st.get("title_rate", 1.0)
-    s[title] = s[title].str.title() if st.get("period_rate", 0) < 0.5 else s[title].str.capitalize()
-    period = rng.random(n) < st.get("period_rate", 0.0)
-    s[period] = s[period] + "."
-    return s.to_numpy(dtype=object)
-
-
-def _digits(n: int, rng: np.random.Generator, k: int) -> np.ndarray:
-    return fill_shape(np.full(n, "9" * k, dtype=object), rng)
-
-
-def _generate(gen: str, n: int, rng: np.random.Generator, seed: int, col: Column, st: Mapping) -> np.ndarray:
-    if gen == "first_name":
-        return _choice(_FIRST, n, rng, _FIRST_W)
-    if gen == "last_name":
-        return _choice(_LAST, n, rng, _LAST_W)
-    if gen == "full_name":
-        return _choice(_FIRST, n, rng, _FIRST_W) + " " + _choice(_LAST, n, rng, _LAST_W)
-    if gen == "user_name":
-        return (pd.Series(_choice(_FIRST, n, rng, _FIRST_W)).str.lower() + "_"
-                + pd.Series(_digits(n, rng, 3))).to_numpy(dtype=object)
-    if gen == "email":
-        local = (pd.Series(_choice(_FIRST, n, rng, _FIRST_W)) + "." + pd.Series(_choice(_LAST, n, rng, _LAST_W)))
-        return (local.str.lower() + "@" + pd.Series(_choice(_DOMAINS, n, rng))).to_numpy(dtype=object)
-    if gen in SHAPE_GENERATORS:
-        shapes, p = _weights(st.get("shapes") or _DEFAULT_SHAPES[gen])
-        return fill_shape(_choice(shapes, n, rng, p), rng)
-    if gen == "ipv4":
-        octets = rng.integers([1, 0, 0, 1], [224, 256, 256, 255], size=(n, 4)).astype(str)
-        return pd.Series(octets[:, 0], dtype=object).str.cat(
-            [pd.Series(octets[:, i], dtype=object) for i in (1, 2, 3)], sep=".").to_numpy(dtype=object)
-    if gen == "url":
-        return ("https://www." + pd.Series(_choice(_WORDS, n, rng)) + ".example.com/"
-                + pd.Series(_choice(_WORDS, n, rng))).to_numpy(dtype=object)
-    if gen in ("street_address", "company", "city"):
-        return {"street_address": _street_address, "company": _company, "city": _city}[gen](n, rng).to_numpy(
-            dtype=object)
-    if gen in ("state", "country"):
-        return _choice(np.asarray(_Address.states if gen == "state" else _Address.countries, dtype=object), n, rng)
-    if gen in ("text", "shaped_text"):
-        return _words(n, rng, st)
-    if gen == "uuid":
-        return uuid_strings(n, rng)
-    if gen == "json":
-        keys = st.get("json_keys") or ["id"]
-        vals = rng.integers(0, 1000, size=(n, len(keys)))
-        return np.array([json.dumps(dict(zip(keys, map(int, row), strict=True))) for row in vals], dtype=object)
-    if gen == "bytes":
-        lo, hi = st.get("len_min", 8), min(st.get("len_max", 32), 4096)
-        lengths = rng.integers(lo, max(lo, hi) + 1, size=n)
-        blob = rng.bytes(int(lengths.sum()))
-        ends = np.cumsum(lengths)
-        return np.array([blob[e - k:e] for e, k in zip(ends, lengths, strict=True)], dtype=object)
-    if gen == "array":
-        lo, hi = st.get("len_min", 0), st.get("len_max", 3)
-        lengths = rng.integers(lo, max(lo, hi) + 1, size=n)
-        pool = _WORDS if col.element_kind in (None, "text") else np.arange(1000)
-        flat = _choice(np.asarray(pool, dtype=object), int(lengths.sum()), rng)
-        return np.array(np.split(flat, np.cumsum(lengths)[:-1]) if n else [], dtype=object)
-    # an unknown kind: NULL where allowed, else an empty value of text form
-    return np.full(n, None if col.nullable else "", dtype=object)
-
-
-_HEX = np.array([f"{i:02x}" for i in range(256)])
-
-
-def uuid_strings(n: int, rng: np.random.Generator) -> np.ndarray:
-    """Random (version 4) UUIDs in canonical text form, from the seeded generator."""
-    b = np.frombuffer(rng.bytes(16 * n), dtype=np.uint8).reshape(n, 16).copy()
-    b[:, 6] = (b[:, 6] & 0x0F) | 0x40
-    b[:, 8] = (b[:, 8] & 0x3F) | 0x80
-    h = pd.Series(np.ascontiguousarray(_HEX[b]).view("<U32").ravel() if n else [], dtype=object)
-    return (h.str[:8] + "-" + h.str[8:12] + "-" + h.str[12:16] + "-" + h.str[16:20] + "-"
-            + h.str[20:]).to_numpy(dtype=object)
-
-
-def uniquify(values: pd.Series, max_len: int | None = None, at: str | None = None) -> pd.Series:
-    """Make non-null values unique by appending a counter (before the first `at`, e.g. "@"),
-    keeping within max_len characters."""
-    s = values.astype(object).copy()
-    for r in range(20):
-        dup = s.duplicated(keep="first") & s.notna()
-        if not dup.any():
-            return s
-        d = s[dup].astype(str)
-        k = d.groupby(d).cumcount() + 1 + r * len(s)
-        suffix = k.astype(str)
-        head, tail = (d, pd.Series("", index=d.index)) if at is None else (
-            d.str.split(at, n=1).str[0], at + d.str.split(at, n=1).str[1].fillna(""))
-        if max_len:
-            head = pd.Series([h[:max(0, max_len - len(x) - len(t))] for h, x, t in
-                              zip(head, suffix, tail, strict=True)], index=d.index)
-        s[dup] = head + suffix + tail
-    raise ValueError("could not make values unique")
 
 
 def _unique_columns(table: Table) -> set[str]:
@@ -567,33 +371,20 @@ def _replace_rare(s: pd.Series, rng: np.random.Generator, k_rare: int, st: Mappi
     if not m:
         return s
     if freq:
-        vals, p = _weights(freq)
-        repl = _choice(vals, m, rng, p)
+        vals, p = weights(freq)
+        repl = choice(vals, m, rng, p)
     elif st.get("coded"):
-        shapes, p = _weights(st["shapes"])
-        repl = fill_shape(_choice(shapes, m, rng, p), rng)
+        shapes, p = weights(st["shapes"])
+        repl = fill_shape(choice(shapes, m, rng, p), rng)
     elif _SAFE_NAME.search(_snake(col.name)):
         gen = _SAFE_NAME.search(_snake(col.name)).group(2)
-        repl = _generate(gen if gen in ("city", "state", "country") else "shaped_text", m, rng, seed, col, st)
+        repl = generate(gen if gen in ("city", "state", "country") else "shaped_text", m, rng, col, st)
     else:
-        repl = _words(m, rng, st)
+        repl = words(m, rng, st)
     out = s.astype(object).copy()
     out[bad] = fit_length(pd.Series(repl, dtype=object), col.max_length).to_numpy(dtype=object)
     return out
 
-
-def fit_length(s: pd.Series, limit: int | None) -> pd.Series:
-    """Cut values longer than `limit` characters, at a word boundary where there is one."""
-    if not limit:
-        return s
-    long = s.notna() & (s.astype("string").str.len() > limit)
-    if not long.any():
-        return s
-    out = s.astype(object).copy()
-    cut = s[long].astype(str).str.slice(0, limit + 1).str.rsplit(" ", n=1).str[0].str.rstrip(" ,.;-")
-    cut = cut.where(cut.str.len().between(1, limit), s[long].astype(str).str.slice(0, limit))
-    out[long] = cut
-    return out
 
 
 def fill_generated(schema: Schema, plans: list[ColumnPlan], frames: dict[str, pd.DataFrame], seed: int,
@@ -608,7 +399,7 @@ def fill_generated(schema: Schema, plans: list[ColumnPlan], frames: dict[str, pd
         table = schema.tables[p.table]
         col = table.column(p.column)
         st = stats.get(p.table, {}).get(p.column, {})
-        rng = _rng(seed, p.table, p.column)
+        rng = column_rng(seed, p.table, p.column)
         n = len(frame)
         if p.action == "model":
             if p.column in frame and col.kind in ("text", "enum"):
@@ -619,8 +410,7 @@ def fill_generated(schema: Schema, plans: list[ColumnPlan], frames: dict[str, pd
             frame = frame.assign(**{p.column: pd.Series([st.get("constant")] * n, index=frame.index, dtype=object)})
             out[p.table] = frame
             continue
-        values = pd.Series(_generate(p.generator or "other", n, rng, seed + zlib.crc32(p.column.encode()),
-                                     col, st), index=frame.index, dtype=object)
+        values = pd.Series(generate(p.generator or "other", n, rng, col, st), index=frame.index, dtype=object)
         if col.kind == "text":
             values = fit_length(values, min(col.max_length or 1 << 30, st.get("len_max", 1 << 30) * 2))
         if p.column in _unique_columns(table) or p.column in table.primary_key:
@@ -637,7 +427,7 @@ def fill_generated(schema: Schema, plans: list[ColumnPlan], frames: dict[str, pd
 def _avoid_real_names(frame: pd.DataFrame, groups: list[Mapping], gens: Mapping, table: str,
                       seed: int) -> pd.DataFrame:
     """Redraw generated names that fall in a bucket of a real name: no real person's name is emitted."""
-    rng = _rng(seed, table, NAMES_KEY)
+    rng = column_rng(seed, table, NAMES_KEY)
     for g in groups:
         cols = g["columns"]
         if not all(c in frame for c in cols):
@@ -651,7 +441,7 @@ def _avoid_real_names(frame: pd.DataFrame, groups: list[Mapping], gens: Mapping,
                 break
             frame = frame.copy()
             for c in cols:
-                new = _generate(gens.get((table, c)) or "full_name", m, rng, seed, Column(c, "text", "text"), {})
+                new = generate(gens.get((table, c)) or "full_name", m, rng, Column(c, "text", "text"), {})
                 frame.loc[hit, c] = new
     return frame
 
@@ -664,8 +454,8 @@ def real_row_matches(real: pd.DataFrame, synth: pd.DataFrame, columns: list[str]
         return np.zeros(len(synth), dtype=bool)
     con = duckdb.connect()
     try:
-        con.register("r", real[columns])
-        con.register("s", synth[columns].assign(__row=np.arange(len(synth))))
+        con.register("r", _arrow_or_frame(real[columns]))
+        con.register("s", _arrow_or_frame(synth[columns].assign(__row=np.arange(len(synth)))))
         on = " AND ".join(f"s.{qident(c)} IS NOT DISTINCT FROM r.{qident(c)}" for c in columns)
         rows = con.execute(f"SELECT s.__row FROM s SEMI JOIN r ON {on}").fetchnumpy()["__row"]
     finally:
@@ -673,3 +463,11 @@ def real_row_matches(real: pd.DataFrame, synth: pd.DataFrame, columns: list[str]
     mask = np.zeros(len(synth), dtype=bool)
     mask[np.asarray(rows, dtype=np.int64)] = True
     return mask
+
+
+def _arrow_or_frame(frame: pd.DataFrame) -> pa.Table | pd.DataFrame:
+    """Arrow where the columns convert: DuckDB's scan of pandas object columns (Decimal, str) is slower."""
+    try:
+        return pa.Table.from_pandas(frame, preserve_index=False)
+    except (pa.ArrowException, TypeError, ValueError):
+        return frame

@@ -13,7 +13,7 @@ import realdata
 from clavadb import constraints, privacy
 from clavadb.adapters.postgres import PostgresAdapter
 from clavadb.errors import ConstraintUnsatisfiable
-from clavadb.schema import Check, EnumType, Unique
+from clavadb.schema import Check, DomainType, EnumType, Unique
 
 
 @pytest.fixture(scope="module")
@@ -84,6 +84,24 @@ def test_unique_repairs(chinook):
     assert (t.milliseconds - tr.milliseconds).abs().max() < 1000  # perturbed, not redrawn
 
 
+def test_unique_prefers_moving_numbers_and_times(chinook):
+    """UNIQUE(invoice_date, billing_country) and UNIQUE(total): the dates and totals move a little,
+    the categories stay; NUMERIC values stay Decimal and keep their scale."""
+    schema, frames, stats = chinook
+    schema = copy.deepcopy(schema).subset(["invoice"])
+    schema.tables["invoice"].uniques += [Unique("inv_day_country_key", ["invoice_date", "billing_country"]),
+                                         Unique("inv_total_key", ["total"])]
+    inv = frames["invoice"]
+    expect = int(inv.duplicated(["invoice_date", "billing_country"]).sum() + inv.total.duplicated().sum())
+    out, report = constraints.enforce(schema, {"invoice": inv}, stats, seed=1)
+    res = out["invoice"]
+    assert report.to_dict()["invoice"]["unique_repaired"] == expect > 300
+    assert not res.duplicated(["invoice_date", "billing_country"]).any() and res.total.is_unique
+    assert (res.billing_country == inv.billing_country).all()
+    assert ((res.invoice_date - inv.invoice_date).abs() <= pd.Timedelta(minutes=10)).all()
+    assert all(isinstance(v, Decimal) and v.as_tuple().exponent == -2 for v in res.total)
+
+
 def _planted_check_rows(frames):
     tr = frames["track"].copy()
     rows = tr.index[(tr.milliseconds - 1 >= tr.bytes.min())][:6]
@@ -113,6 +131,23 @@ def test_check_repair(chinook, new_pg, evaluator):
     pd.testing.assert_frame_equal(t.drop(index=keep), tr.drop(index=keep))
     if check_eval is not None:
         pg.close()
+
+
+def test_domain_check_repair(chinook, new_pg):
+    """A CHECK of a column's domain, evaluated by PostgreSQL, is repaired like a table CHECK."""
+    schema, frames, stats = chinook
+    schema = copy.deepcopy(schema).subset(["track"])
+    schema.domains["title_text"] = DomainType("title_text", "character varying(200)", "text",
+                                              checks=[Check("title_text_check", "char_length(VALUE) > 3")])
+    schema.tables["track"].column("name").domain = "title_text"
+    tr = frames["track"].copy()
+    short = tr.name.str.len() <= 3
+    tr.loc[[7, 8], "name"] = "xy"
+    with PostgresAdapter(new_pg(), read_only=False) as pg:
+        out, report = constraints.enforce(schema, {"track": tr}, stats, seed=2,
+                                          check_eval=lambda t, data: pg.evaluate_checks(t, data, schema))
+    assert _only(report, "track") == {"check_repaired": int(short.sum()) + 2}
+    assert (out["track"].name.str.len() > 3).all()
 
 
 def test_unsatisfiable_check_raises(chinook):

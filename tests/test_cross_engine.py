@@ -178,6 +178,14 @@ def test_rich_schema_across_engines(new_pg, tmp_path):
     assert _constraints(duck_schema) == expected
     assert _kinds(duck_schema) == _kinds(pg_schema)
 
+    # both adapters read the copy into the same Arrow values: enums as text, intervals as ISO 8601, ...
+    cols = ["dept_id", "code", "budget", "size", "feeling", "tags", "meta", "uid", "span", "logo"]
+    with open_adapter(src) as a, open_adapter(duck) as d:
+        pg_rows = a.read_table(pg_schema.table("dept"), cols)
+        duck_rows = d.read_table(duck_schema.table("dept"), cols)
+    for c in cols:
+        assert duck_rows.column(c).to_pylist() == pg_rows.column(c).to_pylist(), c
+
     con = duckdb.connect(duck)
     # identity and serial continue past the copied keys
     assert con.execute("INSERT INTO dept (code, size) VALUES ('NEW', 1) RETURNING dept_id").fetchone()[0] == 3

@@ -336,7 +336,30 @@ def test_evaluate_checks_planted_violations():
     with DuckDBAdapter(":memory:", read_only=False) as a:
         masks = a.evaluate_checks(dept, data, s)
         assert a.unevaluable_checks and "dept_weird" in a.unevaluable_checks[0]
+        # without the schema, the PostgreSQL regex CHECK is recognised by its syntax (domains are unknown)
+        bare = a.evaluate_checks(dept, data)
+    assert set(bare) == {"dept_code_check"} and bare["dept_code_check"].tolist() == [False, True, False]
     assert set(masks) == {"dept_code_check", "size.posint_check"}
     assert masks["dept_code_check"].tolist() == [False, True, False]
     assert masks["size.posint_check"].tolist() == [False, True, False]
     assert all(m.dtype == np.bool_ for m in masks.values())
+
+
+def test_streamed_batches_and_other_schema(rich, tmp_path):
+    """Batches streamed from the source (not whole tables) through the staged path (sequence, self-reference),
+    and a table outside `main` keeps its schema."""
+    con = duckdb.connect(rich)
+    con.execute("CREATE SCHEMA audit; CREATE TABLE audit.log (id INTEGER PRIMARY KEY, note VARCHAR);"
+                "INSERT INTO audit.log VALUES (1, 'x'), (2, NULL)")
+    con.close()
+    with open_adapter(rich) as a:
+        schema = a.introspect(["main", "audit"])
+        assert list(schema.tables) == ["staff", "order", "audit.log"]
+        dst = str(tmp_path / "streamed.duckdb")
+        with open_adapter(dst, read_only=False) as b:
+            data = {k: a.read_batches(t, batch_rows=2) for k, t in schema.tables.items()}
+            report = b.write(schema, data)
+            assert report.tables == {"staff": 4, "order": 3, "audit.log": 2}
+            copy = b.introspect(["main", "audit"])
+    assert _constraint_set(copy) == _constraint_set(schema)
+    assert copy.table("audit.log").schema == "audit"

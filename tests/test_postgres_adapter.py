@@ -17,7 +17,7 @@ from psycopg import errors as pgerr
 
 from clavadb.adapters.postgres import PostgresAdapter
 from clavadb.errors import ClavaError, ConnectionFailed, ConstraintUnsatisfiable, DestinationNotEmpty
-from clavadb.schema import Column, EnumType, Schema, Table
+from clavadb.schema import Check, Column, EnumType, Schema, Table
 
 EDGE_SQL = Path(__file__).parent / "sql" / "edge_cases.sql"
 
@@ -356,8 +356,9 @@ def test_failed_write_leaves_destination_unchanged(pg_edge, new_pg):
         with pytest.raises(KeyboardInterrupt):
             a.write(s, {**data, "user": interrupted()})
         assert _public_tables(dst) == {}
-        # the same adapter still works after both failures
-        assert a.write(s, data).tables["staff"] == 3
+        # the same adapter still works after both failures; rows may come as streams of batches
+        streamed = {**data, "user": iter(data["user"].to_batches(max_chunksize=3))}
+        assert a.write(s, streamed).tables == {k: t.row_count for k, t in s.tables.items()}
     with psycopg.connect(dst) as con:
         assert con.execute("SELECT count(*) FROM pg_type WHERE typname IN ('mood', 'positive_int')").fetchone()[0] == 2
 
@@ -405,9 +406,51 @@ def test_evaluate_checks_planted_violations(pg_edge, new_pg):
     user = s.tables["user"]
     with PostgresAdapter(new_pg("chk"), read_only=False) as dst:
         assert dst.evaluate_checks(user, pa.table({"mood": ["ok"]}), s) == {}
+        # without the schema: domain checks unknown, the domain column staged as its base kind
+        bare = dst.evaluate_checks(order, rows)
+        assert {k: v.tolist() for k, v in bare.items()} == {k: masks[k].tolist() for k in bare}
+        assert set(bare) == {"order_amount_check", "order_amount_qty"}
     with pytest.raises(ClavaError, match="writable"), PostgresAdapter(pg_edge) as ro:
         ro.evaluate_checks(order, rows, s)
     assert isinstance(masks["order_amount_check"], np.ndarray)
+
+
+def test_evaluate_checks_other_engine(new_pg):
+    """A DuckDB schema's CHECKs: those PostgreSQL can run are evaluated, the others left out (as write() does)."""
+    t = Table("item", schema="main", columns=[Column("code", "VARCHAR", "text"), Column("n", "INTEGER", "int")])
+    t.checks = [Check("n_positive", "(n > 0)", ["n"]), Check("code_upper", "regexp_full_match(code, '[A-Z]+')", ["code"])]
+    s = Schema("duckdb", {"item": t}, schemas=["main"])
+    rows = pa.table({"code": ["AB", "cd", None], "n": pa.array([1, -5, None], pa.int32())})
+    with PostgresAdapter(new_pg("duckchk"), read_only=False) as a:
+        masks = a.evaluate_checks(t, rows, s)
+        assert {k: v.tolist() for k, v in masks.items()} == {"n_positive": [False, True, False]}
+        report = a.write(s, {"item": rows.slice(0, 1)})
+    assert report.constraints == 1 and report.type_substitutions == [
+        "item: CHECK code_upper skipped (not valid in PostgreSQL)"]
+
+
+def test_read_rows_larger_than_a_block(new_pg):
+    dsn = new_pg("big")
+    with psycopg.connect(dsn, autocommit=True) as con:
+        con.execute("""CREATE TABLE t (i int, s text, b bytea);
+            INSERT INTO t SELECT g, repeat('x', 1500000) || E'\n', decode(repeat('ab', 1500000), 'hex')
+            FROM generate_series(1, 3) g""")
+    with PostgresAdapter(dsn) as a:
+        t = a.introspect().tables["t"]
+        batches = list(a.read_batches(t, batch_rows=2))  # blocks of 1 MiB, rows of 3 MB
+    rows = pa.Table.from_batches(batches)
+    assert rows["i"].to_pylist() == [1, 2, 3] and max(b.num_rows for b in batches) <= 2
+    assert {len(v) for v in rows["s"].to_pylist()} == {1500001} and rows["b"][2].as_py() == b"\xab" * 1500000
+
+
+def test_read_unsupported_value_is_clava_error(new_pg):
+    dsn = new_pg("inf")
+    with psycopg.connect(dsn, autocommit=True) as con:
+        con.execute("CREATE TABLE t (d date); INSERT INTO t VALUES ('infinity')")
+    with PostgresAdapter(dsn) as a:
+        t = a.introspect().tables["t"]
+        with pytest.raises(ClavaError, match="cannot convert the rows of t"):
+            a.read_table(t)
 
 
 # ---- connection errors -----------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import realdata
 
-from clavadb import privacy
+from clavadb import generators, privacy
 from clavadb.encoding import RARE
 from clavadb.schema import Column, Unique
 
@@ -147,8 +147,8 @@ def test_fill_formats_limits_nulls(chinook_fill):
     assert syn.email.is_unique  # declared UNIQUE above
     # phones and postal codes keep the real values' shapes (digits, letters, punctuation)
     for col in ("phone", "postal_code"):
-        real_shapes = set(privacy._shape(rc[col].dropna()))
-        assert set(privacy._shape(syn[col].dropna())) <= real_shapes, col
+        real_shapes = set(generators.shape_of(rc[col].dropna()))
+        assert set(generators.shape_of(syn[col].dropna())) <= real_shapes, col
     assert syn.phone.dropna().str.fullmatch(r"\+?[0-9 ()./-]+").all()
     for table in ("customer", "employee"):
         for col in schema.tables[table].columns:

@@ -124,3 +124,12 @@ def test_dsn_password_not_shown():
 
     assert _redact("postgresql://u:secret@h:5432/db") == "postgresql://u:***@h:5432/db"
     assert _redact("/tmp/a.duckdb") == "/tmp/a.duckdb"
+
+
+def test_synthetic_table_missing_a_column():
+    synth_p = REAL_P.drop(columns=["color", "qty"])
+    res = evaluate(_schema(), {"p": REAL_P, "c": REAL_C}, {"p": synth_p, "c": REAL_C})
+    assert res.tables["p"]["skipped_columns"]["color"] == "missing from the synthetic data"
+    p = res.validity["p"]
+    assert p.not_evaluated == ["columns missing: qty, color"] and p.checks == {} and p.not_null == {}
+    assert res.scores["cardinality"] == pytest.approx(100.0)

@@ -12,6 +12,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.special import ndtri
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
@@ -45,7 +46,7 @@ class EdgeClusters:
 
 
 def cluster_edge(child: np.ndarray, parent: np.ndarray, parent_pos: np.ndarray, n_parent: int, k: int,
-                 lam: float, iters: int, max_rows: int, seed: int) -> EdgeClusters:
+                 lam: float, iters: int, max_rows: int, seed: int, merge_tol: float = 0.05) -> EdgeClusters:
     """child: features of child rows that have a parent (aligned with parent_pos); parent: features of all
     parent rows. Returns one label per parent row (majority vote over its children)."""
     sizes = np.bincount(parent_pos, minlength=n_parent)
@@ -65,8 +66,16 @@ def cluster_edge(child: np.ndarray, parent: np.ndarray, parent_pos: np.ndarray, 
             warnings.simplefilter("ignore", ConvergenceWarning)
             gm.fit(fit_rows)
         comp = gm.predict(h).astype(np.int64)
+        # components with (nearly) the same mean split one mode at random (e.g. identical categorical rows):
+        # merge them, so that a label stands for a distinct kind of family, not a coin flip
+        means = gm.means_
+        if k > 1:
+            merged = fcluster(linkage(means, "single"), merge_tol * np.sqrt(h.shape[1]), "distance") - 1
+            comp = merged[comp]
+            k = int(merged.max()) + 1
+            means = np.stack([gm.means_[merged == j].mean(axis=0) for j in range(k)])
         # order clusters along the main axis of their means, so nearby label codes are similar clusters
-        means = gm.means_ - gm.means_.mean(axis=0)
+        means = means - means.mean(axis=0)
         axis = np.linalg.svd(means, full_matrices=False)[2][0] if len(means) > 1 else np.ones(h.shape[1])
         order = np.argsort(np.argsort(means @ axis))
     # majority vote per parent: count (parent, component) pairs, keep the most frequent component

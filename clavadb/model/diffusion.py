@@ -24,11 +24,16 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class TimeMLP(nn.Module):
-    """x -> proj(x) + embed(t) -> MLP -> out. Used for the denoiser (out = d_in) and the classifier (out = k)."""
+    """x -> proj(x) + embed(t) [+ embed(c_j) per conditioning label] -> MLP -> out.
+    Used for the denoiser (out = d_in) and the classifier (out = k). n_cond[j] is the number of labels of the
+    j-th conditioning column; index n_cond[j] is its "no label" token."""
 
-    def __init__(self, d_in: int, d_out: int, layers: list[int], dim_t: int = 128, dropout: float = 0.0):
+    def __init__(self, d_in: int, d_out: int, layers: list[int], dim_t: int = 128, dropout: float = 0.0,
+                 n_cond: list[int] | None = None):
         super().__init__()
         self.dim_t = dim_t
+        self.n_cond = list(n_cond or [])
+        self.cond = nn.ModuleList(nn.Embedding(n + 1, dim_t) for n in self.n_cond)
         self.proj = nn.Linear(d_in, dim_t)
         self.time_embed = nn.Sequential(nn.Linear(dim_t, dim_t), nn.SiLU(), nn.Linear(dim_t, dim_t))
         blocks: list[nn.Module] = []
@@ -41,9 +46,16 @@ class TimeMLP(nn.Module):
         blocks.append(nn.Linear(d, d_out))
         self.mlp = nn.Sequential(*blocks)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-        """t: (n,) per-row timesteps, or (1,) shared by every row (sampling: the embedding is computed once)."""
-        return self.mlp(self.proj(x) + self.time_embed(timestep_embedding(t, self.dim_t)))
+    def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        """t: (n,) per-row timesteps, or (1,) shared by every row (sampling: the embedding is computed once).
+        c: (n, len(n_cond)) label indices, or None (no label anywhere)."""
+        h = self.proj(x) + self.time_embed(timestep_embedding(t, self.dim_t))
+        if c is not None:
+            for j, emb in enumerate(self.cond):
+                h = h + emb(c[:, j])
+        elif self.cond:
+            h = h + sum(emb.weight[-1] for emb in self.cond)
+        return self.mlp(h)
 
 
 def alphas_cumprod(timesteps: int, schedule: str) -> torch.Tensor:
@@ -109,16 +121,25 @@ def train_loop(model: nn.Module, loss_fn: Callable[[torch.Tensor], torch.Tensor]
 
 def train_denoiser(x0: torch.Tensor, diffusion: Diffusion, layers: list[int], dim_t: int, dropout: float,
                    steps: int, batch_size: int, lr: float, weight_decay: float, gen: torch.Generator,
-                   progress: Callable[[float], None] | None = None) -> tuple[TimeMLP, float]:
+                   progress: Callable[[float], None] | None = None, cond: torch.Tensor | None = None,
+                   n_cond: list[int] | None = None, p_uncond: float = 0.1) -> tuple[TimeMLP, float]:
+    """cond: (n, len(n_cond)) parent-edge labels per row (the "no label" index where a row has no parent);
+    each label is hidden with probability p_uncond so the model also learns the unconditional rows."""
     device = x0.device
     d = x0.shape[1]
-    model = TimeMLP(d, d, layers, dim_t, dropout).to(device)
+    model = TimeMLP(d, d, layers, dim_t, dropout, n_cond if cond is not None else None).to(device)
+    null = torch.tensor(n_cond or [], dtype=torch.long, device=device)
 
     def loss_fn(idx: torch.Tensor) -> torch.Tensor:
         x = x0[idx]
         t = diffusion.sample_t(len(idx), gen, device)
         noise = torch.randn(x.shape, generator=gen, device=device)
-        return nn.functional.mse_loss(model(diffusion.noisy(x, t, noise), t), noise)
+        c = None
+        if cond is not None:
+            c = cond[idx]
+            hide = torch.rand(c.shape, generator=gen, device=device) < p_uncond
+            c = torch.where(hide, null[None, :], c)
+        return nn.functional.mse_loss(model(diffusion.noisy(x, t, noise), t, c), noise)
 
     loss = train_loop(model, loss_fn, len(x0), steps, batch_size, lr, weight_decay, gen, device, progress)
     return model, loss
@@ -130,9 +151,10 @@ GuideFn = Callable[[torch.Tensor, torch.Tensor, slice], torch.Tensor]
 @torch.no_grad()
 def sample(model: TimeMLP, diffusion: Diffusion, n: int, d: int, sample_steps: int, gen: torch.Generator,
            device: torch.device, lo: torch.Tensor, hi: torch.Tensor, ddim_eta: float = 1.0,
-           guide: GuideFn | None = None, batch: int = 32_768) -> torch.Tensor:
+           guide: GuideFn | None = None, batch: int = 32_768, cond: torch.Tensor | None = None) -> torch.Tensor:
     """Draw n rows. guide(x_t, t, rows) returns η ∇ log p(c | x_t) for those rows (classifier guidance,
-    applied to the noise prediction: eps - sqrt(1 - ab_t) η ∇). x_0 predictions are clipped to [lo, hi]."""
+    applied to the noise prediction: eps - sqrt(1 - ab_t) η ∇). cond: (n, ·) labels for a conditional
+    denoiser. x_0 predictions are clipped to [lo, hi]."""
     out = torch.empty((n, d), device=device)
     seq = np.unique(np.linspace(0, diffusion.T - 1, sample_steps).round().astype(np.int64))[::-1]
     ab = diffusion.ab
@@ -140,11 +162,12 @@ def sample(model: TimeMLP, diffusion: Diffusion, n: int, d: int, sample_steps: i
         rows = slice(start, min(n, start + batch))
         m = rows.stop - rows.start
         x = torch.randn((m, d), generator=gen, device=device)
+        c = cond[rows] if cond is not None else None
         for i, t in enumerate(seq):
             tt = torch.full((1,), int(t), device=device, dtype=torch.long)
             a_t = ab[t]
             a_prev = ab[seq[i + 1]] if i + 1 < len(seq) else torch.tensor(1.0, device=device)
-            eps = model(x, tt)
+            eps = model(x, tt, c)
             if guide is not None:
                 with torch.enable_grad():
                     eps = eps - (1 - a_t).sqrt() * guide(x, tt, rows)

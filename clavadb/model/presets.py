@@ -37,7 +37,12 @@ class Settings:
     batch_size: int = 1024
     lr: float = 2e-3
     weight_decay: float = 1e-5
-    # cluster classifier p(c | x_t, t) and guidance
+    # conditional child denoiser: the labels of the parent edges are an input (hidden with p_uncond while
+    # training); a version of the child is drawn with its edge's label given. Off: the paper's unconditional
+    # child model, steered only by classifier guidance.
+    conditional: bool = True
+    p_uncond: float = 0.1
+    # cluster classifier p(c | x_t, t) and guidance (eta = 0: no classifier is trained)
     eta: float = 1.0  # classifier scale η
     classifier_layers: list[int] = field(default_factory=lambda: [64, 64])
     classifier_steps: int | None = None  # None: same rule as steps, at most classifier_max_steps
@@ -48,7 +53,9 @@ class Settings:
     max_categories: int = 1000
     # runtime
     sample_batch: int = 32_768
-    threads: int | None = None  # torch CPU threads; None: every core (at most 8)
+    # torch CPU threads; None: half the cores (1 on 2 cores). These MLPs are small: a second thread gains
+    # little, and its spin-waits cost a lot when the cores are shared (measured 2-4x slower under load).
+    threads: int | None = None
     seed: int = 0  # training randomness (sampling has its own seed)
 
     def to_dict(self) -> dict[str, Any]:
@@ -81,6 +88,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "fast": {},
     "paper": {
         "k": 20,  # Table 5 uses 20..50 (50 for MovieLens); override k per dataset
+        "conditional": False,
         "timesteps": 2000,
         "sample_steps": 2000,
         "dim_t": 128,

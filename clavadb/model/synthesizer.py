@@ -84,6 +84,7 @@ class TableModel:
     encoder: TableEncoder | None = None
     enc_dim: int = 0
     label_edges: list[int] = field(default_factory=list)  # edge indices whose label columns follow the encoding
+    cond_edges: list[int] = field(default_factory=list)  # parent edges whose labels condition the denoiser
     denoiser: TimeMLP | None = None
     lo: torch.Tensor | None = None
     hi: torch.Tensor | None = None
@@ -114,7 +115,7 @@ class Synthesizer:
 
     def _set_threads(self) -> None:
         if self.device.type == "cpu":
-            torch.set_num_threads(max(1, self.settings.threads or min(os.cpu_count() or 1, 8)))
+            torch.set_num_threads(max(1, self.settings.threads or min((os.cpu_count() or 1) // 2, 8)))
 
     # ------------------------------------------------------------------------------------------------- fit
     def fit(self, tables: Mapping[str, pd.DataFrame], modeled: Mapping[str, list[str]] | None = None,
@@ -218,14 +219,24 @@ class Synthesizer:
             t0 = time.perf_counter()
             xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
             gen = self._gen(1, ti)
+            cond = None
+            if s.conditional and self.method == "clava":
+                tm.cond_edges = [ei for ei in self._parent_edges(key) if self.edges[ei].codec is not None]
+            if tm.cond_edges:
+                cols = []
+                for ei in tm.cond_edges:
+                    null = self.edges[ei].n_labels
+                    cols.append(np.where(pos[ei] >= 0, labels[ei][np.maximum(pos[ei], 0)], null))
+                cond = torch.from_numpy(np.stack(cols, axis=1).astype(np.int64)).to(self.device)
             tm.denoiser, loss = train_denoiser(
                 xt, diffusion, s.layers, s.dim_t, s.dropout, s.steps_for(len(x)), s.batch_size, s.lr,
-                s.weight_decay, gen, lambda f, key=key: prog("train", key, f))
+                s.weight_decay, gen, lambda f, key=key: prog("train", key, f), cond,
+                [self.edges[ei].n_labels for ei in tm.cond_edges], s.p_uncond)
             tm.lo, tm.hi = xt.min(dim=0).values, xt.max(dim=0).values
             self.stats["loss"][key] = loss
             timing[key]["train"] = time.perf_counter() - t0
         for ei, e in enumerate(self.edges):
-            if e.deferred or e.codec is None or e.n_labels < 2 or self.tables[e.child].dim == 0:
+            if e.deferred or e.codec is None or e.n_labels < 2 or self.tables[e.child].dim == 0 or s.eta <= 0:
                 continue
             valid = pos[ei] >= 0
             if not valid.any():
@@ -332,9 +343,17 @@ class Synthesizer:
         guide = None
         if labels is not None and edge is not None and edge.classifier is not None and s.eta > 0:
             guide = guidance(edge.classifier, torch.from_numpy(labels).to(self.device), s.eta)
+        cond = None
+        if labels is not None and edge is not None and tm.cond_edges:
+            j = [self.edges[ei] for ei in tm.cond_edges].index(edge) if edge in [
+                self.edges[ei] for ei in tm.cond_edges] else None
+            if j is not None:
+                c = np.tile(np.asarray([self.edges[ei].n_labels for ei in tm.cond_edges], np.int64), (n, 1))
+                c[:, j] = labels
+                cond = torch.from_numpy(c).to(self.device)
         diffusion = Diffusion(s.timesteps, s.schedule).to(self.device)
         x = sample(tm.denoiser, diffusion, n, tm.dim, s.sample_steps, gen, self.device, tm.lo, tm.hi,
-                   s.ddim_eta, guide, s.sample_batch)
+                   s.ddim_eta, guide, s.sample_batch, cond)
         return x.cpu().numpy()
 
     def _version(self, ei: int, v: int, ti: int, rows: dict[str, np.ndarray], scale: float
@@ -445,7 +464,8 @@ class Synthesizer:
         tables_meta = {}
         for ti, (key, tm) in enumerate(self.tables.items()):
             m: dict[str, Any] = {"columns": tm.columns, "n_rows": tm.n_rows, "enc_dim": tm.enc_dim,
-                                 "label_edges": tm.label_edges, "encoder": None, "denoiser": False}
+                                 "label_edges": tm.label_edges, "cond_edges": tm.cond_edges, "encoder": None,
+                                 "denoiser": False}
             if tm.encoder is not None:
                 emeta, arrays = tm.encoder.state()
                 m["encoder"] = emeta
@@ -497,12 +517,14 @@ class Synthesizer:
                                                     s.dim_t), tensors, f"clf.{ei}.", syn.device)
             syn.edges.append(e)
         for ti, (key, m) in enumerate(meta["tables"].items()):
-            tm = TableModel(key, m["columns"], m["n_rows"], enc_dim=m["enc_dim"], label_edges=m["label_edges"])
+            tm = TableModel(key, m["columns"], m["n_rows"], enc_dim=m["enc_dim"], label_edges=m["label_edges"],
+                            cond_edges=m["cond_edges"])
             if m["encoder"] is not None:
                 arrays = {name: tensors[f"enc.{ti}.{name}"].numpy() for name in m["encoder_arrays"]}
                 tm.encoder = TableEncoder.from_state(m["encoder"], arrays)
             if m["denoiser"]:
-                tm.denoiser = _load_module(TimeMLP(tm.dim, tm.dim, s.layers, s.dim_t, s.dropout), tensors,
+                n_cond = [syn.edges[ei].n_labels for ei in tm.cond_edges]
+                tm.denoiser = _load_module(TimeMLP(tm.dim, tm.dim, s.layers, s.dim_t, s.dropout, n_cond), tensors,
                                            f"den.{ti}.", syn.device)
                 tm.lo, tm.hi = tensors[f"lo.{ti}"].to(syn.device), tensors[f"hi.{ti}"].to(syn.device)
             syn.tables[key] = tm

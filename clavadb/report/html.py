@@ -163,8 +163,11 @@ def _pairs(r: ReportResult) -> str:
     groups: dict[tuple, list[dict]] = {}
     for p in r.pairs:
         groups.setdefault((p["table"], p["other"], p["hops"], tuple(p["via"])), []).append(p)
+    paths_to: dict[tuple, int] = {}
+    for t, o, h, _ in groups:
+        paths_to[(t, o, h)] = paths_to.get((t, o, h), 0) + 1
     figs = []
-    for (t, o, h, _via), ps in groups.items():
+    for (t, o, h, via), ps in groups.items():
         rows = list(dict.fromkeys(p["column_a"] for p in ps))
         cols = list(dict.fromkeys(p["column_b"] for p in ps))
         cells = {(rows.index(p["column_a"]), cols.index(p["column_b"])): p["score"] for p in ps}
@@ -177,6 +180,8 @@ def _pairs(r: ReportResult) -> str:
             rows = cols = names
         mean = sum(p["score"] for p in ps) / len(ps)
         label = f"{escape(t)} (0-hop)" if h == 0 else f"{escape(t)} &times; {escape(o)} ({h}-hop)"
+        if paths_to[(t, o, h)] > 1:  # several FK paths lead to the same table: name this one
+            label += f"<div class='note'>via {escape(' / '.join(via))}</div>"
         figs.append(_fig(f"{label} &middot; {mean:.1f}", svg.heatmap(rows, cols, cells)))
     out.append(f"<div class='grid'>{''.join(figs)}</div>")
     return "".join(out)

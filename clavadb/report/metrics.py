@@ -88,6 +88,11 @@ def _register(con, keys, real, synth, max_rows, seed, res) -> _Views:
 def _run(con, schema: Schema, keys: list[str], views: _Views, res: ReportResult, seed: int, pii) -> None:
     personal = {k: privacy_metrics.pii_columns_of(k, schema.tables[k].column_names, pii) for k in keys}
     specs = {k: classify(con, schema.tables[k], views.full["r"][k], set(personal[k])) for k in keys}
+    for k in keys:
+        present = {d[0] for d in con.execute(f"SELECT * FROM {views.full['s'][k]} LIMIT 0").description}
+        for spec in specs[k].values():
+            if spec.modeled and spec.name not in present:
+                spec.role, spec.reason = "skipped", "missing from the synthetic data"
     modeled = {k: [s for s in specs[k].values() if s.modeled] for k in keys}
     for k in keys:
         res.validity[k] = check_table(con, schema, schema.tables[k], views.full["s"])
@@ -288,7 +293,8 @@ def _privacy(con, keys, modeled, personal, views, res, seed) -> None:
             dcr[k] = d
     found = []
     for k in keys:
-        for col in personal[k]:
+        present = {d[0] for d in con.execute(f"SELECT * FROM {views.full['s'][k]} LIMIT 0").description}
+        for col in (c for c in personal[k] if c in present):
             found.append({"table": k, "column": col,
                           **privacy_metrics.copied_values(con, col, views.full["r"][k], views.full["s"][k])})
     res.privacy = {"dcr": dcr, "pii": found,
