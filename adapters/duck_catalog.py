@@ -50,18 +50,24 @@ def introspect(con: duckdb.DuckDBPyConnection, schemas: list[str]) -> Schema:
         out.enums[r["type_name"]] = EnumType(r["type_name"], list(r["labels"]), r["schema_name"])
     by_labels = {tuple(e.values): e.name for e in out.enums.values()}
 
-    tables = _rows(con, f"SELECT schema_name, table_name FROM duckdb_tables() WHERE {_FILTER} "
+    tables = _rows(con, f"SELECT schema_name, table_name, sql FROM duckdb_tables() WHERE {_FILTER} "
                         "AND NOT internal AND NOT temporary ORDER BY table_oid", schemas)
+    table_sql: dict[str, str] = {}
     for r in sorted(tables, key=lambda r: schemas.index(r["schema_name"])):  # stable: creation order within
         t = Table(name=r["table_name"], schema=r["schema_name"])
         out.tables[t.key] = t
+        table_sql[t.key] = r["sql"] or ""
 
     for r in _rows(con, f"SELECT * FROM duckdb_columns() WHERE {_FILTER} AND NOT internal "
                         "ORDER BY table_oid, column_index", schemas):
         t = out.tables.get(_key(r["schema_name"], r["table_name"]))
         if t is None:  # a view
             continue
-        t.columns.append(_column(con, r, out, by_labels))
+        col = _column(con, r, out, by_labels)
+        if col.default and _is_generated(table_sql[t.key], col.name, r["data_type"]):
+            # duckdb_columns() shows a generated column's expression as its default
+            col.generated, col.default = col.default, None
+        t.columns.append(col)
 
     for r in _rows(con, f"SELECT * FROM duckdb_constraints() WHERE {_FILTER} "
                         "ORDER BY table_oid, constraint_index", schemas):
@@ -109,6 +115,11 @@ def _column(con: duckdb.DuckDBPyConnection, r: dict, out: Schema, by_labels: dic
         if m:
             col.sequence = m.group(1)
     return col
+
+
+def _is_generated(create_sql: str, name: str, dtype: str) -> bool:
+    names = {qident(name)} | ({name} if re.fullmatch(r"[a-z_][a-z0-9_]*", name) else set())
+    return any(f"{n} {dtype} GENERATED ALWAYS AS" in create_sql for n in names)
 
 
 def _enum_name(con, dtype: str, r: dict, out: Schema, by_labels: dict) -> str:

@@ -58,6 +58,7 @@ class TablePlan:
     fks: list[ForeignKey] = field(default_factory=list)  # declared
     self_fks: list[ForeignKey] = field(default_factory=list)  # declared, referencing the table itself
     uniques: list[list[str]] = field(default_factory=list)
+    generated: dict[str, str] = field(default_factory=dict)  # column -> DuckDB expression
 
 
 def _scratch(schema: Schema) -> duckdb.DuckDBPyConnection:
@@ -107,21 +108,17 @@ class Writer:
                 for m in cols:
                     notes.extend(m.notes)
                 probe = _probe_table(scratch, t, cols)
+                checks: list[tuple[str, str]] = []  # (what to call it in an error, DuckDB expression)
                 for c, m in zip(t.columns, cols, strict=True):
                     self._plan_default(p, c, m, scratch)
-                    p.checks.extend(m.checks)
-                for chk in t.checks:
-                    expr = to_duckdb(chk.expression, self.schema.engine)
+                    checks += [(f"CHECK on {key}.{c.name} (from its type or domain)", e) for e in m.checks]
+                checks += [(f"CHECK {chk.name} on {key}", to_duckdb(chk.expression, self.schema.engine))
+                           for chk in t.checks]
+                for what, expr in checks:
                     if not _binds(scratch, f"SELECT ({expr}) FROM {probe}"):
-                        raise ClavaError(
-                            f"CHECK {chk.name} on {key} cannot be expressed in DuckDB: {chk.expression}",
-                            "drop or rewrite the constraint in the source, or write to PostgreSQL",
-                        )
+                        raise ClavaError(f"{what} cannot be expressed in DuckDB: {expr}",
+                                         "drop or rewrite the constraint in the source, or write to PostgreSQL")
                     p.checks.append(expr)
-                for expr in p.checks:
-                    if not _binds(scratch, f"SELECT ({expr}) FROM {probe}"):
-                        raise ClavaError(f"a CHECK on {key} cannot be expressed in DuckDB: {expr}",
-                                         "drop or rewrite the domain's constraint in the source")
                 p.uniques = [u.columns for u in t.uniques if not u.predicate]
                 for u in t.uniques:
                     if u.predicate:
@@ -142,9 +139,15 @@ class Writer:
             if c.identity:
                 self.report.type_substitutions.append(f"{key}.{c.name}: identity -> sequence + DEFAULT nextval")
             return
-        if not c.default or c.generated:
-            if c.generated:
+        if c.generated:
+            expr = to_duckdb(c.generated, self.schema.engine)
+            probe = _probe_table(scratch, p.table, p.cols)
+            if _binds(scratch, f"SELECT CAST(({expr}) AS {m.type}) FROM {probe}"):
+                p.generated[c.name] = expr  # computed by DuckDB (VIRTUAL); not loaded
+            else:
                 self.report.type_substitutions.append(f"{key}.{c.name}: generated column -> plain column")
+            return
+        if not c.default:
             return
         expr = to_duckdb(c.default, self.schema.engine)
         if _binds(scratch, f"SELECT CAST(({expr}) AS {m.type})"):
@@ -177,6 +180,13 @@ class Writer:
             "AND NOT temporary").fetchall()}
         return [k for k, t in self.schema.tables.items() if (_dest_schema(t), t.name) in have]
 
+    def existing_sequences(self) -> list[str]:
+        """Sequences this write would create that the destination already has (planned first)."""
+        have = {n for (n,) in self.con.execute(
+            "SELECT sequence_name FROM duckdb_sequences() WHERE database_name = current_database() "
+            "AND NOT temporary").fetchall()}
+        return sorted({s for p in self.plans.values() for s in p.sequences.values()} & have)
+
     # -- inside the transaction --------------------------------------------------------------------
     def run(self, replace: bool) -> None:
         con = self.con
@@ -208,20 +218,18 @@ class Writer:
         from .duck_catalog import introspect
 
         clash = self.existing_tables()
-        if not clash:
-            return
-        dest = introspect(self.con, sorted({_dest_schema(self.schema.tables[k]) for k in clash}))
-        names = {_name_in_dest(self.schema.tables[k]) for k in clash}
-        doomed = [k for k in dest.graph().bottom_up() if k in names]
-        for k in doomed:
-            self.con.execute(f"DROP TABLE {qualified(dest.tables[k])}")
-        # the dropped tables' sequences and enum types are recreated from this schema
-        for p in self.plans.values():
-            for seq in p.sequences.values():
-                self.con.execute(f"DROP SEQUENCE IF EXISTS {qident(seq)}")
-        for e in self.schema.enums.values():
-            if e.name in dest.enums:
-                self.con.execute(f"DROP TYPE IF EXISTS {qident(e.name)}")
+        if clash:
+            dest = introspect(self.con, sorted({_dest_schema(self.schema.tables[k]) for k in clash}))
+            names = {_name_in_dest(self.schema.tables[k]) for k in clash}
+            for k in [k for k in dest.graph().bottom_up() if k in names]:  # children first
+                self.con.execute(f"DROP TABLE {qualified(dest.tables[k])}")
+        # sequences and enum types of the same names are recreated from this schema
+        for seq in self.existing_sequences():
+            self.con.execute(f"DROP SEQUENCE {qident(seq)}")
+        if clash:
+            for e in self.schema.enums.values():
+                if e.name in dest.enums:
+                    self.con.execute(f"DROP TYPE IF EXISTS {qident(e.name)}")
 
     def _source(self, key: str) -> tuple[str | None, pa.Schema | None]:
         """Register the table's rows as a scan and return (relation name, Arrow schema); None for no rows."""
@@ -249,14 +257,15 @@ class Writer:
     def _write_table(self, p: TablePlan) -> None:
         con, t = self.con, p.table
         src, arrow = self._source(t.key)
-        names = list(arrow.names) if arrow is not None else []
+        # generated columns are computed by DuckDB: their values in the data are not loaded
+        names = [n for n in (arrow.names if arrow is not None else []) if n not in p.generated]
         try:
             unknown = [n for n in names if n not in t.column_names]
             if unknown:
                 raise ClavaError(f"data for {t.key} has columns the table lacks: {', '.join(unknown)}")
             mapped = dict(zip(t.column_names, p.cols, strict=True))
             casts = ", ".join(f"{cast_expr(f.name, f.type, mapped[f.name].type)} AS {qident(f.name)}"
-                              for f in arrow or [])
+                              for f in arrow or [] if f.name in names)
             multi_scan = bool(p.sequences or p.self_fks)
             if src is not None and multi_scan:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {_STAGE} AS SELECT {casts} FROM {src}")
@@ -290,6 +299,9 @@ class Writer:
         parts = []
         for c, m in zip(t.columns, p.cols, strict=True):
             d = f"{qident(c.name)} {m.type}"
+            if c.name in p.generated:
+                parts.append(f"{d} GENERATED ALWAYS AS ({p.generated[c.name]})")
+                continue
             if c.name in p.sequences:
                 d += f" DEFAULT nextval({_sql_str(p.sequences[c.name])})"
             elif c.name in p.defaults:

@@ -144,6 +144,10 @@ class DuckDBAdapter(Adapter):
                 f"{self.path} already holds {len(clash)} of the tables to write: {', '.join(sorted(clash)[:5])}",
                 "write to an empty database, or pass replace (--replace) to drop and recreate those tables",
             )
+        seqs = writer.existing_sequences()
+        if seqs and not replace:
+            raise DestinationNotEmpty(f"{self.path} already has the sequences {', '.join(seqs[:5])}",
+                                      "write to an empty database, or pass replace (--replace)")
         self.con.execute("BEGIN TRANSACTION")
         try:
             writer.run(replace=replace)

@@ -1,5 +1,9 @@
 """Render a Schema for people and tools: text (tables, keys, the FK graph as a tree), json, Graphviz dot,
-and a Mermaid erDiagram. Pure functions of the Schema; no database access."""
+and a Mermaid erDiagram. Pure functions of the Schema; no database access.
+
+Names are quoted for each target: DOT ids as "..." with escapes, record-label fields with their syntax
+characters escaped; Mermaid entity ids reduced to [A-Za-z0-9_] with the real name as an alias
+(`id["real name"]`, Mermaid 10.5+), attribute names and types made Mermaid words, the original in a comment."""
 
 from __future__ import annotations
 
@@ -89,7 +93,7 @@ def _text(schema: Schema) -> str:
         out.append(f"cycle: {' <-> '.join(cycle)}")
     for parent, child, name in g.deferred:
         if parent != child:
-            out.append(f"  broken at {child}.{name} (loaded after {parent})")
+            out.append(f"  broken at FK {child}.{name} -> {parent}: its values are set once {parent} exists")
     return "\n".join(out).rstrip() + "\n"
 
 

@@ -140,6 +140,17 @@ def _assert_rejected_pg(dsn: str, schema: Schema) -> set[str]:
     return seen
 
 
+def _assert_same_rows(a_dsn: str, a_schema: Schema, b_dsn: str, b_schema: Schema) -> None:
+    """Every table holds the same values in both databases (sorted by primary key, cast to one Arrow type)."""
+    with open_adapter(a_dsn) as a, open_adapter(b_dsn) as b:
+        for key, t in a_schema.tables.items():
+            order = [(c, "ascending") for c in t.primary_key or t.column_names[:1]]
+            x = a.read_table(t).sort_by(order)
+            y = b.read_table(b_schema.tables[key]).sort_by(order)
+            for c in t.column_names:
+                assert y.column(c).cast(x.schema.field(c).type).equals(x.column(c)), f"{key}.{c}"
+
+
 @pytest.mark.parametrize("name", DATASETS)
 def test_postgres_to_duckdb_and_back(name, pg_dataset, new_pg, tmp_path):
     src = pg_dataset(name)
@@ -150,11 +161,13 @@ def test_postgres_to_duckdb_and_back(name, pg_dataset, new_pg, tmp_path):
     assert report.tables == rows
     assert _constraints(duck_schema) == _constraints(pg_schema)
     assert _kinds(duck_schema) == _kinds(pg_schema)
+    _assert_same_rows(src, pg_schema, duck, duck_schema)
     assert {"pk", "fk", "not null"} <= _assert_rejected_duckdb(duck, duck_schema)
 
     back = new_pg("back")
     _, pg2_schema, report2 = _copy(duck, back)
     assert {k: t.row_count for k, t in pg2_schema.tables.items()} == rows
+    _assert_same_rows(src, pg_schema, back, pg2_schema)
     assert _constraints(pg2_schema) == _constraints(pg_schema)
     assert _kinds(pg2_schema) == _kinds(pg_schema)
     assert {"pk", "fk", "not null"} <= _assert_rejected_pg(back, pg2_schema)

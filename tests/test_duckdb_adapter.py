@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal
 from pathlib import Path
 
 import duckdb
@@ -13,7 +14,7 @@ from datasets import DATASETS, MOVIELENS_ORDER
 
 from clavadb.adapters import open_adapter
 from clavadb.adapters.duckdb import DuckDBAdapter, parse_dsn
-from clavadb.errors import ClavaError, ConstraintUnsatisfiable, DestinationNotEmpty
+from clavadb.errors import ClavaError, ConnectionFailed, ConstraintUnsatisfiable, DestinationNotEmpty
 from clavadb.schema import Check, Column, DomainType, ForeignKey, Schema, Table
 
 RICH_DDL = """
@@ -27,7 +28,8 @@ CREATE TABLE staff (
     salary DECIMAL(10,2) CHECK (salary > 0),
     feeling mood DEFAULT 'ok',
     tags VARCHAR[],
-    "select" BOOLEAN
+    "select" BOOLEAN,
+    tenth DECIMAL(10,2) GENERATED ALWAYS AS (salary / 10)
 );
 CREATE TABLE "order" (
     order_id BIGINT,
@@ -92,6 +94,10 @@ def test_dsn_forms_and_missing_source(tmp_path):
     assert not missing.exists()  # reading never creates the file
     with open_adapter("duckdb:///:memory:", read_only=False) as a:
         assert a.introspect().tables == {}
+    junk = tmp_path / "junk.duckdb"
+    junk.write_text("not a database")
+    with pytest.raises(ConnectionFailed, match="cannot open DuckDB database"):
+        open_adapter(str(junk))
 
 
 def test_introspect_movielens(duckdb_movielens):
@@ -150,6 +156,7 @@ def test_introspect_rich(rich):
     assert staff.column("name").max_length == 12
     assert [c.expression for c in staff.checks] == ["(salary > 0)"]
     assert staff.column("id").sequence == "staff_id_seq" and s.sequences["staff_id_seq"].table == "staff"
+    assert staff.column("tenth").generated and staff.column("tenth").default is None
     assert [u.columns for u in staff.uniques] == [["email"]]
     assert [(f.columns, f.ref_table) for f in staff.foreign_keys] == [(["boss"], "staff")]
     assert order.primary_key == ["order_id", "line"]
@@ -167,6 +174,10 @@ def test_mirror_rich_self_reference_sequence_and_rejections(rich, tmp_path):
     # the sequence was restarted past the largest key
     assert con.execute("INSERT INTO staff (email) VALUES ('new@x.org') RETURNING id").fetchone()[0] == 5
     assert con.execute("SELECT feeling FROM staff WHERE id = 5").fetchone()[0] == "ok"
+    # the generated column is declared again, not loaded as plain values
+    assert dst_schema.table("staff").column("tenth").generated
+    assert con.execute("SELECT tenth FROM staff WHERE id = 1").fetchone()[0] == Decimal("1.05")
+    assert report.type_substitutions == []
     bad = {
         "pk": "INSERT INTO staff (id, email) VALUES (1, 'q@x.org')",
         "fk": "INSERT INTO \"order\" VALUES (9, 1, 99, 1.0)",
@@ -196,6 +207,14 @@ def test_read_only_destination_not_empty_and_replace(rich, tmp_path):
         report = b.write(schema, half, replace=True)
         assert report.tables == {"staff": 4, "order": 1}
         assert {k: t.row_count for k, t in b.introspect().tables.items()} == {"staff": 4, "order": 1}
+    # a sequence of the same name is in the way too (and replace recreates it)
+    other = str(tmp_path / "seq.duckdb")
+    duckdb.connect(other).execute("CREATE SEQUENCE staff_id_seq START 100").close()
+    with open_adapter(other, read_only=False) as b:
+        with pytest.raises(DestinationNotEmpty, match="staff_id_seq"):
+            b.write(schema, data)
+        b.write(schema, data, replace=True)
+        assert b.introspect().sequences["staff_id_seq"].start == 5
 
 
 def test_failed_write_leaves_file_unchanged(rich, tmp_path):

@@ -42,6 +42,9 @@ class Settings:
     # child model, steered only by classifier guidance.
     conditional: bool = True
     p_uncond: float = 0.1
+    # label heads: a parent's cluster labels drawn from p(c | parent row) after its row is generated, instead
+    # of read from the label column its diffusion generated (same joint p(y, c) = p(y) p(c | y)).
+    label_head: bool = True
     # cluster classifier p(c | x_t, t) and guidance (eta = 0: no classifier is trained)
     eta: float = 1.0  # classifier scale η
     classifier_layers: list[int] = field(default_factory=lambda: [64, 64])
@@ -89,6 +92,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "k": 20,  # Table 5 uses 20..50 (50 for MovieLens); override k per dataset
         "conditional": False,
+        "label_head": False,
         "timesteps": 2000,
         "sample_steps": 2000,
         "dim_t": 128,

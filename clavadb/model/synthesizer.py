@@ -29,7 +29,7 @@ from clavadb.encoding import TableEncoder, supported
 from clavadb.errors import ClavaError, ConfigError, ConstraintUnsatisfiable
 from clavadb.model.classifier import guidance, train_classifier
 from clavadb.model.clustering import LabelCodec, cluster_edge, cluster_features
-from clavadb.model.diffusion import Diffusion, TimeMLP, sample, train_denoiser
+from clavadb.model.diffusion import Diffusion, TimeMLP, sample, train_denoiser, train_loop
 from clavadb.model.groups import SizeDist, assign_by_sizes, assign_forest, group_sizes
 from clavadb.model.matching import match_unique, repair_unique
 from clavadb.model.presets import Settings, resolve
@@ -60,6 +60,7 @@ class EdgeModel:
     codec: LabelCodec | None = None  # label column on the parent (clava, non-deferred edges)
     label_dim: int | None = None  # index of that column in the parent's augmented space
     classifier: TimeMLP | None = None
+    head: TimeMLP | None = None  # label head p(c | parent row) on the parent (settings.label_head)
     agree_rate: float | None = None
 
     @property
@@ -72,7 +73,8 @@ class EdgeModel:
             "nullable": self.nullable, "null_share": self.null_share,
             "sizes": self.sizes.state() if self.sizes else None, "n_labels": self.n_labels,
             "codec": self.codec.state() if self.codec else None, "label_dim": self.label_dim,
-            "classifier": self.classifier is not None, "agree_rate": self.agree_rate,
+            "classifier": self.classifier is not None, "head": self.head is not None,
+            "agree_rate": self.agree_rate,
         }
 
 
@@ -223,11 +225,7 @@ class Synthesizer:
             if s.conditional and self.method == "clava":
                 tm.cond_edges = [ei for ei in self._parent_edges(key) if self.edges[ei].codec is not None]
             if tm.cond_edges:
-                cols = []
-                for ei in tm.cond_edges:
-                    null = self.edges[ei].n_labels
-                    cols.append(np.where(pos[ei] >= 0, labels[ei][np.maximum(pos[ei], 0)], null))
-                cond = torch.from_numpy(np.stack(cols, axis=1).astype(np.int64)).to(self.device)
+                cond = self._cond_matrix(tm, pos, labels)
             tm.denoiser, loss = train_denoiser(
                 xt, diffusion, s.layers, s.dim_t, s.dropout, s.steps_for(len(x)), s.batch_size, s.lr,
                 s.weight_decay, gen, lambda f, key=key: prog("train", key, f), cond,
@@ -250,9 +248,52 @@ class Synthesizer:
                 lambda f, key=e.child: prog("classifier", key, f))
             self.stats["loss"][e.name] = loss
             timing[e.child]["classifier"] = timing[e.child].get("classifier", 0.0) + time.perf_counter() - t0
+        if s.label_head:
+            self._fit_heads(enc, pos, labels, prog)
         self.stats["fit_total_seconds"] = time.perf_counter() - t_all
         self.fitted = True
         return self
+
+    def _cond_matrix(self, tm: TableModel, pos: dict[int, np.ndarray], labels: dict[int, np.ndarray]
+                     ) -> torch.Tensor:
+        """Per row of tm, the label of its parent row for each conditioning edge ("no label" without parent)."""
+        cols = []
+        for ei in tm.cond_edges:
+            p = pos[ei]
+            lab = np.full(len(p), self.edges[ei].n_labels, np.int64)
+            lab[p >= 0] = labels[ei][p[p >= 0]]
+            cols.append(lab)
+        return torch.from_numpy(np.stack(cols, axis=1)).to(self.device)
+
+    def _fit_heads(self, enc: dict[str, np.ndarray], pos: dict[int, np.ndarray], labels: dict[int, np.ndarray],
+                   prog: Progress) -> None:
+        """Per clustered edge, p(c | parent row): a classifier on the parent's encoded columns (and the labels
+        conditioning the parent). Sampling draws the parent's label columns from it, a sharper p(c | y) than
+        a small diffusion learns for a categorical column in a CPU budget."""
+        s = self.settings
+        zero = torch.zeros(1, dtype=torch.long, device=self.device)
+        for ei, e in enumerate(self.edges):
+            tm = self.tables[e.parent]
+            if e.codec is None or e.n_labels < 2 or tm.enc_dim == 0 or tm.denoiser is None:
+                continue
+            t0 = time.perf_counter()
+            x = torch.from_numpy(np.ascontiguousarray(enc[e.parent], dtype=np.float32)).to(self.device)
+            y = torch.from_numpy(labels[ei]).to(self.device)
+            cond = self._cond_matrix(tm, pos, labels) if tm.cond_edges else None
+            e.head = TimeMLP(tm.enc_dim, e.n_labels, s.classifier_layers, s.dim_t,
+                             n_cond=[self.edges[j].n_labels for j in tm.cond_edges] or None).to(self.device)
+            gen = self._gen(3, ei)
+
+            def loss_fn(idx: torch.Tensor, head=e.head, x=x, y=y, cond=cond) -> torch.Tensor:
+                c = cond[idx] if cond is not None else None
+                return torch.nn.functional.cross_entropy(head(x[idx], zero, c), y[idx])
+
+            loss = train_loop(e.head, loss_fn, len(x), s.steps_for(len(x), classifier=True),
+                              s.classifier_batch_size, s.classifier_lr, 0.0, gen, self.device,
+                              lambda f, key=e.parent: prog("label_head", key, f))
+            self.stats["loss"][f"{e.name}:head"] = loss
+            timing = self.stats["fit_seconds"][e.parent]
+            timing["label_head"] = timing.get("label_head", 0.0) + time.perf_counter() - t0
 
     def _default_columns(self, key: str) -> list[str]:
         table = self.schema.tables[key]
@@ -333,27 +374,34 @@ class Synthesizer:
         return out
 
     def _draw(self, tm: TableModel, n: int, ti: int, version: int, labels: np.ndarray | None = None,
-              edge: EdgeModel | None = None) -> np.ndarray:
-        """n augmented rows of a table; guided towards `labels` by the edge's classifier when given."""
+              ei: int | None = None) -> np.ndarray:
+        """n augmented rows of a table; conditioned / guided towards the parent labels of edge `ei` when given."""
         if n == 0 or tm.dim == 0 or tm.denoiser is None:
             return np.zeros((n, tm.dim), np.float32)
         s = self.settings
         gen = torch.Generator(device=self.device)
         gen.manual_seed(self._seed(ti, version))
         guide = None
-        if labels is not None and edge is not None and edge.classifier is not None and s.eta > 0:
+        edge = self.edges[ei] if ei is not None and labels is not None else None
+        if edge is not None and edge.classifier is not None and s.eta > 0:
             guide = guidance(edge.classifier, torch.from_numpy(labels).to(self.device), s.eta)
         cond = None
-        if labels is not None and edge is not None and tm.cond_edges:
-            j = [self.edges[ei] for ei in tm.cond_edges].index(edge) if edge in [
-                self.edges[ei] for ei in tm.cond_edges] else None
-            if j is not None:
-                c = np.tile(np.asarray([self.edges[ei].n_labels for ei in tm.cond_edges], np.int64), (n, 1))
-                c[:, j] = labels
-                cond = torch.from_numpy(c).to(self.device)
+        if edge is not None and ei in tm.cond_edges:
+            c = np.tile(np.asarray([self.edges[j].n_labels for j in tm.cond_edges], np.int64), (n, 1))
+            c[:, tm.cond_edges.index(ei)] = labels
+            cond = torch.from_numpy(c).to(self.device)
         diffusion = Diffusion(s.timesteps, s.schedule).to(self.device)
         x = sample(tm.denoiser, diffusion, n, tm.dim, s.sample_steps, gen, self.device, tm.lo, tm.hi,
                    s.ddim_eta, guide, s.sample_batch, cond)
+        heads = [j for j in tm.label_edges if self.edges[j].head is not None]
+        if heads:  # labels of the child edges drawn from p(c | row) (label heads)
+            with torch.no_grad():
+                t0 = torch.zeros(1, dtype=torch.long, device=self.device)
+                for j in heads:
+                    e = self.edges[j]
+                    p = torch.softmax(e.head(x[:, :tm.enc_dim], t0, cond), dim=1)
+                    lab = torch.multinomial(p, 1, generator=gen)[:, 0].cpu().numpy()
+                    x[:, e.label_dim] = torch.from_numpy(e.codec.encode(lab)).to(self.device)
         return x.cpu().numpy()
 
     def _version(self, ei: int, v: int, ti: int, rows: dict[str, np.ndarray], scale: float
@@ -380,7 +428,7 @@ class Synthesizer:
             raise ConstraintUnsatisfiable(
                 f"{e.child}.{e.fk} is NOT NULL but the synthetic {e.parent} has no rows",
                 "give the parent table rows or make the foreign key nullable")
-        guided = self._draw(tm, len(pos), ti, 2 * v + 1, clabels, e if self.method == "clava" else None)
+        guided = self._draw(tm, len(pos), ti, 2 * v + 1, clabels, ei if self.method == "clava" else None)
         free = self._draw(tm, n_null, ti, 2 * v + 2)
         return np.concatenate([guided, free]), np.concatenate([pos, np.full(n_null, -1, np.int64)])
 
@@ -483,6 +531,9 @@ class Synthesizer:
             if e.classifier is not None:
                 for name, t in e.classifier.state_dict().items():
                     tensors[f"clf.{ei}.{name}"] = t.detach().cpu()
+            if e.head is not None:
+                for name, t in e.head.state_dict().items():
+                    tensors[f"head.{ei}.{name}"] = t.detach().cpu()
         meta = {
             "format": FORMAT, "schema": self.schema.to_json(indent=None), "preset": self.preset,
             "method": self.method, "settings": self.settings.to_dict(), "overrides": self.overrides,
@@ -517,6 +568,12 @@ class Synthesizer:
                                                     s.dim_t), tensors, f"clf.{ei}.", syn.device)
             syn.edges.append(e)
         for ti, (key, m) in enumerate(meta["tables"].items()):
+            for ei in m["label_edges"]:
+                if meta["edges"][ei].get("head"):
+                    n_cond = [syn.edges[j].n_labels for j in m["cond_edges"]] or None
+                    syn.edges[ei].head = _load_module(
+                        TimeMLP(m["enc_dim"], syn.edges[ei].n_labels, s.classifier_layers, s.dim_t, n_cond=n_cond),
+                        tensors, f"head.{ei}.", syn.device)
             tm = TableModel(key, m["columns"], m["n_rows"], enc_dim=m["enc_dim"], label_edges=m["label_edges"],
                             cond_edges=m["cond_edges"])
             if m["encoder"] is not None:
