@@ -32,7 +32,20 @@ _SESSION = {"DateStyle": "ISO, YMD", "TimeZone": "UTC", "IntervalStyle": "iso_86
 
 # errors of an expression written for another engine (CHECKs from DuckDB), as opposed to violations
 _FOREIGN_SQL = (pgerr.SyntaxError, pgerr.UndefinedFunction, pgerr.UndefinedColumn, pgerr.DatatypeMismatch,
-                pgerr.InvalidTextRepresentation, pgerr.UndefinedObject)
+                pgerr.InvalidTextRepresentation, pgerr.UndefinedObject, pgerr.FeatureNotSupported)
+
+# DuckDB spells regular-expression checks as functions; PostgreSQL has the ~ operator for them.
+_DUCK_REGEX = re.compile(r"regexp_(full_match|matches)\(\s*((?:[^(),']|'(?:[^']|'')*')+?)\s*,\s*('(?:[^']|'')*')\s*\)")
+
+
+def _duck_regex_to_pg(sql: str) -> str:
+    def repl(m: re.Match) -> str:
+        pattern = m.group(3)
+        if m.group(1) == "full_match":
+            pattern = "'^(?:" + pattern[1:-1] + ")$'"
+        return f"({m.group(2)} ~ {pattern})"
+
+    return _DUCK_REGEX.sub(repl, sql)
 
 
 def _connect_error(dsn: str, exc: psycopg.Error) -> ConnectionFailed:
@@ -196,7 +209,7 @@ class PostgresAdapter(Adapter):
             return 1
         try:
             with self.con.transaction():
-                self.con.execute(sql)
+                self.con.execute(_duck_regex_to_pg(sql))
             return 1
         except _FOREIGN_SQL:
             subs.append(f"{t.key}: CHECK {name} skipped (not valid in PostgreSQL)")

@@ -29,6 +29,7 @@ class Settings:
     ddim_eta: float = 1.0  # 1: stochastic (ancestral-like) strided sampling, 0: deterministic DDIM
     layers: list[int] = field(default_factory=lambda: [128, 128, 128])
     dim_t: int = 64
+    onehot_max: int = 16  # categoricals with fewer categories are one-hot in the diffusion (space.py); 0: off
     dropout: float = 0.0
     steps: int | None = None  # training steps; None: epochs over the table, clipped to min_steps..max_steps
     epochs: float = 30.0
@@ -93,6 +94,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "k": 20,  # Table 5 uses 20..50 (50 for MovieLens); override k per dataset
         "conditional": False,
         "label_head": False,
+        "onehot_max": 0,
         "timesteps": 2000,
         "sample_steps": 2000,
         "dim_t": 128,

@@ -34,6 +34,7 @@ from clavadb.model.groups import SizeDist, assign_by_sizes, assign_forest, group
 from clavadb.model.matching import match_unique, repair_unique
 from clavadb.model.presets import Settings, resolve
 from clavadb.model.relations import fk_positions
+from clavadb.model.space import DiffusionSpace
 from clavadb.schema import FKGraph, ForeignKey, Schema
 
 Progress = Callable[[str, str, float], None]
@@ -87,6 +88,7 @@ class TableModel:
     enc_dim: int = 0
     label_edges: list[int] = field(default_factory=list)  # edge indices whose label columns follow the encoding
     cond_edges: list[int] = field(default_factory=list)  # parent edges whose labels condition the denoiser
+    space: DiffusionSpace | None = None  # unified row <-> diffusion space (one-hot blocks)
     denoiser: TimeMLP | None = None
     lo: torch.Tensor | None = None
     hi: torch.Tensor | None = None
@@ -215,11 +217,12 @@ class Synthesizer:
         diffusion = Diffusion(s.timesteps, s.schedule).to(self.device)
         for ti, key in enumerate(order):
             tm = self.tables[key]
-            x = aug[key]
-            if tm.n_rows == 0 or x.shape[1] == 0:
+            if tm.n_rows == 0 or aug[key].shape[1] == 0:
                 continue
             t0 = time.perf_counter()
-            xt = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+            tm.space = DiffusionSpace.build(aug[key].shape[1], cat_bounds[key], s.onehot_max)
+            x = tm.space.to_space(aug[key])
+            xt = torch.from_numpy(x).to(self.device)
             gen = self._gen(1, ti)
             cond = None
             if s.conditional and self.method == "clava":
@@ -234,13 +237,14 @@ class Synthesizer:
             self.stats["loss"][key] = loss
             timing[key]["train"] = time.perf_counter() - t0
         for ei, e in enumerate(self.edges):
-            if e.deferred or e.codec is None or e.n_labels < 2 or self.tables[e.child].dim == 0 or s.eta <= 0:
+            if (e.deferred or e.codec is None or e.n_labels < 2 or self.tables[e.child].space is None
+                    or s.eta <= 0):
                 continue
             valid = pos[ei] >= 0
             if not valid.any():
                 continue
             t0 = time.perf_counter()
-            x = torch.from_numpy(np.ascontiguousarray(aug[e.child][valid], dtype=np.float32)).to(self.device)
+            x = torch.from_numpy(self.tables[e.child].space.to_space(aug[e.child][valid])).to(self.device)
             y = torch.from_numpy(labels[ei][pos[ei][valid]]).to(self.device)
             e.classifier, loss = train_classifier(
                 x, y, e.n_labels, diffusion, s.classifier_layers, s.dim_t, s.steps_for(len(x), classifier=True),
@@ -391,18 +395,20 @@ class Synthesizer:
             c[:, tm.cond_edges.index(ei)] = labels
             cond = torch.from_numpy(c).to(self.device)
         diffusion = Diffusion(s.timesteps, s.schedule).to(self.device)
-        x = sample(tm.denoiser, diffusion, n, tm.dim, s.sample_steps, gen, self.device, tm.lo, tm.hi,
+        y = sample(tm.denoiser, diffusion, n, tm.space.dim, s.sample_steps, gen, self.device, tm.lo, tm.hi,
                    s.ddim_eta, guide, s.sample_batch, cond)
+        x = tm.space.from_space(y.cpu().numpy())
         heads = [j for j in tm.label_edges if self.edges[j].head is not None]
         if heads:  # labels of the child edges drawn from p(c | row) (label heads)
             with torch.no_grad():
                 t0 = torch.zeros(1, dtype=torch.long, device=self.device)
+                feats = torch.from_numpy(np.ascontiguousarray(x[:, :tm.enc_dim])).to(self.device)
                 for j in heads:
                     e = self.edges[j]
-                    p = torch.softmax(e.head(x[:, :tm.enc_dim], t0, cond), dim=1)
+                    p = torch.softmax(e.head(feats, t0, cond), dim=1)
                     lab = torch.multinomial(p, 1, generator=gen)[:, 0].cpu().numpy()
-                    x[:, e.label_dim] = torch.from_numpy(e.codec.encode(lab)).to(self.device)
-        return x.cpu().numpy()
+                    x[:, e.label_dim] = e.codec.encode(lab)
+        return x
 
     def _version(self, ei: int, v: int, ti: int, rows: dict[str, np.ndarray], scale: float
                  ) -> tuple[np.ndarray, np.ndarray]:
@@ -513,7 +519,7 @@ class Synthesizer:
         for ti, (key, tm) in enumerate(self.tables.items()):
             m: dict[str, Any] = {"columns": tm.columns, "n_rows": tm.n_rows, "enc_dim": tm.enc_dim,
                                  "label_edges": tm.label_edges, "cond_edges": tm.cond_edges, "encoder": None,
-                                 "denoiser": False}
+                                 "denoiser": False, "space": tm.space.state() if tm.space else None}
             if tm.encoder is not None:
                 emeta, arrays = tm.encoder.state()
                 m["encoder"] = emeta
@@ -581,7 +587,9 @@ class Synthesizer:
                 tm.encoder = TableEncoder.from_state(m["encoder"], arrays)
             if m["denoiser"]:
                 n_cond = [syn.edges[ei].n_labels for ei in tm.cond_edges]
-                tm.denoiser = _load_module(TimeMLP(tm.dim, tm.dim, s.layers, s.dim_t, s.dropout, n_cond), tensors,
+                tm.space = DiffusionSpace.from_state(m["space"])
+                d = tm.space.dim
+                tm.denoiser = _load_module(TimeMLP(d, d, s.layers, s.dim_t, s.dropout, n_cond), tensors,
                                            f"den.{ti}.", syn.device)
                 tm.lo, tm.hi = tensors[f"lo.{ti}"].to(syn.device), tensors[f"hi.{ti}"].to(syn.device)
             syn.tables[key] = tm
@@ -590,8 +598,7 @@ class Synthesizer:
 
     @staticmethod
     def _child_dim(meta: dict, em: dict) -> int:
-        t = meta["tables"][em["child"]]
-        return t["enc_dim"] + len(t["label_edges"])
+        return DiffusionSpace.from_state(meta["tables"][em["child"]]["space"]).dim
 
 
 def _load_module(module: torch.nn.Module, tensors: dict[str, torch.Tensor], prefix: str,
