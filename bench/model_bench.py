@@ -107,10 +107,11 @@ def main() -> None:
                 within.append((cramers_v(frames[key][a], frames[key][b]), cramers_v(out[key][a], out[key][b])))
     print(f"within-table Cramér's V, mean |real - synthetic| = {np.mean([abs(r - s) for r, s in within]):.3f} "
           f"over {len(within)} pairs")
-    tvd = [0.5 * (frames[k][c].value_counts(normalize=True)
-                  .subtract(out[k][c].value_counts(normalize=True), fill_value=0).abs().sum())
-           for k in ORDER for c in frames[k].columns if not c.endswith("_id")]
-    print(f"1-way: mean total variation distance = {np.mean(tvd):.3f} over {len(tvd)} columns")
+    tvd = {f"{k}.{c}": 0.5 * (frames[k][c].value_counts(normalize=True)
+                              .subtract(out[k][c].value_counts(normalize=True), fill_value=0).abs().sum())
+           for k in ORDER for c in frames[k].columns if not c.endswith("_id")}
+    print(f"1-way: mean total variation distance = {np.mean(list(tvd.values())):.3f} over {len(tvd)} columns; "
+          "worst: " + ", ".join(f"{c} {v:.3f}" for c, v in sorted(tvd.items(), key=lambda x: -x[1])[:4]))
     pairs = cross_table(schema, frames, out)
     err = np.mean([abs(r - s) for _, _, r, s in pairs])
     print(f"cross-table Cramér's V, mean |real - synthetic| = {err:.3f} over {len(pairs)} pairs")

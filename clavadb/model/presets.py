@@ -33,8 +33,8 @@ class Settings:
     dropout: float = 0.0
     steps: int | None = None  # training steps; None: epochs over the table, clipped to min_steps..max_steps
     epochs: float = 30.0
-    min_steps: int = 500
-    max_steps: int = 2000
+    min_steps: int = 2000  # a step costs the same for any table size: small tables get many epochs cheaply
+    max_steps: int = 2500
     batch_size: int = 1024
     lr: float = 2e-3
     weight_decay: float = 1e-5
