@@ -278,9 +278,9 @@ class PostgresAdapter(Adapter):
         return masks
 
     def _failing_rows(self, cur, tmp: str, expr: str, same_engine: bool) -> list[tuple[int]] | None:
-        sql = f"SELECT clava_rn FROM {tmp} WHERE NOT ({expr})"
         if same_engine:
-            return cur.execute(sql).fetchall()
+            return cur.execute(f"SELECT clava_rn FROM {tmp} WHERE NOT ({expr})").fetchall()
+        sql = f"SELECT clava_rn FROM {tmp} WHERE NOT ({_duck_regex_to_pg(expr)})"
         try:
             with self.con.transaction():
                 return cur.execute(sql).fetchall()

@@ -418,15 +418,17 @@ def test_evaluate_checks_planted_violations(pg_edge, new_pg):
 def test_evaluate_checks_other_engine(new_pg):
     """A DuckDB schema's CHECKs: those PostgreSQL can run are evaluated, the others left out (as write() does)."""
     t = Table("item", schema="main", columns=[Column("code", "VARCHAR", "text"), Column("n", "INTEGER", "int")])
-    t.checks = [Check("n_positive", "(n > 0)", ["n"]), Check("code_upper", "regexp_full_match(code, '[A-Z]+')", ["code"])]
+    t.checks = [Check("n_positive", "(n > 0)", ["n"]), Check("code_upper", "regexp_full_match(code, '[A-Z]+')", ["code"]),
+                Check("n_even", "(even(n))", ["n"])]
     s = Schema("duckdb", {"item": t}, schemas=["main"])
     rows = pa.table({"code": ["AB", "cd", None], "n": pa.array([1, -5, None], pa.int32())})
     with PostgresAdapter(new_pg("duckchk"), read_only=False) as a:
         masks = a.evaluate_checks(t, rows, s)
-        assert {k: v.tolist() for k, v in masks.items()} == {"n_positive": [False, True, False]}
+        assert {k: v.tolist() for k, v in masks.items()} == {"n_positive": [False, True, False],
+                                                               "code_upper": [False, True, False]}
         report = a.write(s, {"item": rows.slice(0, 1)})
-    assert report.constraints == 1 and report.type_substitutions == [
-        "item: CHECK code_upper skipped (not valid in PostgreSQL)"]
+    assert report.constraints == 2 and report.type_substitutions == [
+        "item: CHECK n_even skipped (not valid in PostgreSQL)"]
 
 
 def test_read_rows_larger_than_a_block(new_pg):

@@ -9,7 +9,7 @@ arg-max of a block and puts the row in the middle of that category's band of the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.special import ndtr, ndtri
@@ -21,18 +21,20 @@ ONEHOT_MAX = 16  # categories; beyond this a categorical dim stays one label-cod
 class DiffusionSpace:
     dim_in: int  # width of the unified row (encoded columns + label columns)
     blocks: list[tuple[int, list[float]]]  # (unified dim, band boundaries in z) of each one-hot block
+    dropped: list[int] = field(default_factory=list)  # unified dims not modeled (filled by someone else: 0)
 
     @classmethod
-    def build(cls, dim_in: int, bounds: dict[int, np.ndarray], max_categories: int = ONEHOT_MAX
-              ) -> DiffusionSpace:
+    def build(cls, dim_in: int, bounds: dict[int, np.ndarray], max_categories: int = ONEHOT_MAX,
+              dropped: list[int] | None = None) -> DiffusionSpace:
+        drop = sorted(dropped or [])
         blocks = [(d, [float(b) for b in bounds[d]]) for d in sorted(bounds)
-                  if d < dim_in and 1 <= len(bounds[d]) < max_categories]
-        return cls(dim_in, blocks)
+                  if d < dim_in and d not in drop and 1 <= len(bounds[d]) < max_categories]
+        return cls(dim_in, blocks, drop)
 
     @property
     def _plain(self) -> list[int]:
-        onehot = {d for d, _ in self.blocks}
-        return [d for d in range(self.dim_in) if d not in onehot]
+        skip = {d for d, _ in self.blocks} | set(self.dropped)
+        return [d for d in range(self.dim_in) if d not in skip]
 
     @property
     def dim(self) -> int:
@@ -48,7 +50,7 @@ class DiffusionSpace:
         return np.concatenate(parts, axis=1).astype(np.float32)
 
     def from_space(self, y: np.ndarray) -> np.ndarray:
-        x = np.empty((len(y), self.dim_in), np.float32)
+        x = np.zeros((len(y), self.dim_in), np.float32)
         plain = self._plain
         x[:, plain] = y[:, :len(plain)]
         at = len(plain)
@@ -61,8 +63,8 @@ class DiffusionSpace:
         return x
 
     def state(self) -> dict:
-        return {"dim_in": self.dim_in, "blocks": [[d, b] for d, b in self.blocks]}
+        return {"dim_in": self.dim_in, "blocks": [[d, b] for d, b in self.blocks], "dropped": self.dropped}
 
     @classmethod
     def from_state(cls, d: dict) -> DiffusionSpace:
-        return cls(d["dim_in"], [(int(a), list(b)) for a, b in d["blocks"]])
+        return cls(d["dim_in"], [(int(a), list(b)) for a, b in d["blocks"]], list(d.get("dropped", [])))

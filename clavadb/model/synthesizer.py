@@ -220,7 +220,9 @@ class Synthesizer:
             if tm.n_rows == 0 or aug[key].shape[1] == 0:
                 continue
             t0 = time.perf_counter()
-            tm.space = DiffusionSpace.build(aug[key].shape[1], cat_bounds[key], s.onehot_max)
+            # label columns drawn by label heads are not the diffusion's job
+            headed = [self.edges[ei].label_dim for ei in tm.label_edges if self._has_head(ei)]
+            tm.space = DiffusionSpace.build(aug[key].shape[1], cat_bounds[key], s.onehot_max, headed)
             x = tm.space.to_space(aug[key])
             xt = torch.from_numpy(x).to(self.device)
             gen = self._gen(1, ti)
@@ -258,6 +260,12 @@ class Synthesizer:
         self.fitted = True
         return self
 
+    def _has_head(self, ei: int) -> bool:
+        e = self.edges[ei]
+        tm = self.tables[e.parent]
+        return (self.settings.label_head and e.codec is not None and e.n_labels >= 2 and tm.enc_dim > 0
+                and tm.n_rows > 0)
+
     def _cond_matrix(self, tm: TableModel, pos: dict[int, np.ndarray], labels: dict[int, np.ndarray]
                      ) -> torch.Tensor:
         """Per row of tm, the label of its parent row for each conditioning edge ("no label" without parent)."""
@@ -278,7 +286,7 @@ class Synthesizer:
         zero = torch.zeros(1, dtype=torch.long, device=self.device)
         for ei, e in enumerate(self.edges):
             tm = self.tables[e.parent]
-            if e.codec is None or e.n_labels < 2 or tm.enc_dim == 0 or tm.denoiser is None:
+            if not self._has_head(ei):
                 continue
             t0 = time.perf_counter()
             x = torch.from_numpy(np.ascontiguousarray(enc[e.parent], dtype=np.float32)).to(self.device)
