@@ -51,7 +51,7 @@ def make_tpch(path: str, sf: float) -> None:
         body.append(f"PRIMARY KEY ({', '.join(PKS[t])})")
         body += [f"FOREIGN KEY ({c}) REFERENCES {ref}" for c, ref in FKS.get(t, [])]
         out.execute(f"CREATE TABLE {t} ({', '.join(body)})")
-        arrow = gen.execute(f"SELECT * FROM {t}").fetch_arrow_table()
+        arrow = gen.execute(f"SELECT * FROM {t}").to_arrow_table()
         out.register("src", arrow)
         out.execute(f"INSERT INTO {t} SELECT * FROM src")
         out.unregister("src")

@@ -52,7 +52,7 @@ class Workspace:
         return self.con.execute(f"SELECT {cols} FROM {qident(name)}").df()
 
     def arrow(self, name: str) -> pa.Table:
-        return self.con.execute(f"SELECT * FROM {qident(name)}").fetch_arrow_table()
+        return self.con.execute(f"SELECT * FROM {qident(name)}").to_arrow_table()
 
     def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
         return self.con.execute(query, params or []).df()

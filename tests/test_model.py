@@ -312,3 +312,20 @@ def test_paper_path_classifier_guidance_save_load(tmp_path):
     check_positions(schema, a)
     for key in a:
         pd.testing.assert_frame_equal(a[key], b[key])
+
+
+def test_two_fks_to_the_same_parent():
+    """Like a match with a home and an away team: two edges user -> pair, two versions matched."""
+    rating = pd.read_csv(ML / "rating.csv").head(1500)
+    user = pd.read_csv(ML / "user.csv")
+    user = user[user.user_id.isin(rating.user_id)].reset_index(drop=True)
+    rng = np.random.default_rng(0)
+    pair = pd.DataFrame({"pair_id": np.arange(len(rating)), "first_id": rating.user_id.to_numpy(),
+                         "second_id": rng.permutation(rating.user_id.to_numpy()), "rating": rating.rating})
+    frames = {"user": user, "pair": pair}
+    schema = schema_for(frames, {"pair": [("user", "first_id", "user_id"), ("user", "second_id", "user_id")]})
+    syn = Synthesizer(schema, preset="test").fit(frames)
+    assert len(syn.tables["user"].label_edges) == 2
+    out = syn.sample(seed=0)
+    check_positions(schema, out)
+    assert abs(len(out["pair"]) - len(pair)) < 0.2 * len(pair)
