@@ -7,6 +7,7 @@ deterministic by seed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import zlib
 from collections.abc import Mapping
@@ -32,6 +33,12 @@ _SHAPE_TABLE = {k: v for k, v in _SHAPE_TABLE.items() if v}
 def shape_of(values: pd.Series) -> pd.Series:
     """Digits -> 9, capitals -> A, lower-case letters -> a (Latin scripts); punctuation and spaces kept."""
     return values.str.translate(_SHAPE_TABLE)
+
+
+def stable_salt(*names: str) -> str:
+    """A 16-character hash key fixed by the names it is for. The salt is stored beside the buckets it made,
+    so a random one would hide nothing; a fixed one keeps training deterministic."""
+    return hashlib.blake2b("\x1f".join(names).encode(), digest_size=8).hexdigest()
 
 
 def hash_buckets(values: pd.Series | np.ndarray, salt: str, bits: int) -> np.ndarray:

@@ -7,7 +7,6 @@ keys' shape (never a real value), and FK columns are looked up from the parent's
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Mapping
 from typing import Any
 
@@ -15,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from clavadb.errors import ClavaError, ConstraintUnsatisfiable
-from clavadb.generators import hash_buckets, uuid_strings
+from clavadb.generators import hash_buckets, stable_salt, uuid_strings
 from clavadb.schema import Column, ForeignKey, Schema, Table
 
 FK_PREFIX = "__fk__"
@@ -62,7 +61,7 @@ def _text_shape(values: pd.Series, col: Column) -> dict[str, Any]:
     space = sum(p * float(np.prod(per_pos[: int(k)])) for k, p in lengths.items())
     bits = int(min(24, np.floor(np.log2(max(space / _MIN_PER_BUCKET, 1)))))
     if bits >= 4:
-        salt = secrets.token_hex(8)
+        salt = stable_salt(col.name, *map(str, lengths.index))
         st["avoid"] = {"salt": salt, "bits": bits, "buckets": sorted(set(hash_buckets(v, salt, bits).tolist()))}
     return st
 

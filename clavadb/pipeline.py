@@ -17,6 +17,7 @@ import pyarrow as pa
 from clavadb import constraints, keys, privacy
 from clavadb.config import add_config_foreign_keys, check_against_schema
 from clavadb.errors import ClavaError, ConfigError
+from clavadb.generators import stable_salt
 from clavadb.schema import Schema, Table
 from clavadb.workspace import Workspace
 
@@ -191,7 +192,7 @@ def row_fingerprints(frame: pd.DataFrame, columns: list[str], salt: str) -> np.n
     if not columns or frame.empty:
         return np.zeros(0, dtype=np.uint64)
     text = frame[columns].astype("string").fillna("\x00")
-    return pd.util.hash_pandas_object(text, index=False, hash_key=salt[:16].ljust(16, "0")).to_numpy()
+    return pd.util.hash_pandas_object(text, index=False, hash_key=salt).to_numpy()
 
 
 def train(source: Source, opts: Options, progress: Progress = _noop, timer: Timer | None = None):
@@ -206,7 +207,7 @@ def train(source: Source, opts: Options, progress: Progress = _noop, timer: Time
         modeled[t] = []
     syn = Synthesizer(source.schema, preset=opts.preset, method=opts.method, **opts.overrides)
     timer.run("fit", lambda: syn.fit(source.frames, modeled=modeled, progress=progress))
-    salt = f"{np.random.default_rng().integers(1 << 62):016x}"
+    salt = stable_salt("rows", *source.schema.tables)
     fingerprints = {}
     for key, frame in source.frames.items():
         cols = modeled[key]

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib
 import json
 import re
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +30,7 @@ from clavadb.generators import (
     generate,
     hash_buckets,
     shape_of,
+    stable_salt,
     uniquify,
     weights,
     words,
@@ -315,9 +315,8 @@ def column_stats(schema: Schema, plans: list[ColumnPlan], tables: Mapping[str, p
         frame = tables.get(table)
         if frame is None or not len(frame):
             continue
-        salt = secrets.token_hex(8)
         out.setdefault(table, {})[NAMES_KEY] = [
-            {"columns": cols, "salt": salt, "bits": NAME_BITS,
+            {"columns": cols, "salt": (salt := stable_salt(table, *cols)), "bits": NAME_BITS,
              "buckets": sorted(set(hash_buckets(_name_key(frame, cols).dropna(), salt, NAME_BITS).tolist()))}
             for cols in groups]
     return out

@@ -129,6 +129,15 @@ class Synthesizer:
     # ------------------------------------------------------------------------------------------------- fit
     def fit(self, tables: Mapping[str, pd.DataFrame], modeled: Mapping[str, list[str]] | None = None,
             progress: Progress | None = None) -> Synthesizer:
+        # Weight initialisation and dropout draw from torch's global generator: seed it, and leave the
+        # caller's generator as it was, so the same data and seed give the same model.
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.settings.seed)
+            return self._fit(tables, modeled, progress)
+
+    def _fit(self, tables: Mapping[str, pd.DataFrame], modeled: Mapping[str, list[str]] | None,
+             progress: Progress | None) -> Synthesizer:
         s = self.settings
         prog = progress or (lambda stage, table, frac: None)
         missing = [k for k in self.schema.tables if k not in tables]
