@@ -468,14 +468,17 @@ class Synthesizer:
     def _reconcile(self, key: str, parents: list[int], versions: list[tuple[np.ndarray, np.ndarray]],
                    ti: int, rows: dict[str, np.ndarray]) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """One table from its versions. The largest version is the base (its rows are the output), cut to
-        the mean version size so no parent side is biased down; each other version's rows are matched to
+        the versions' mean size weighted by their parents' row counts; each other version's rows are matched to
         base rows without reuse; when a version is short, the base rows left over copy the FK of a random
         row of it (an extra member of an existing group, so its group sizes keep their shape). Then FK-only
         unique keys are repaired and the rows shuffled."""
         rng = np.random.default_rng(self._seed(ti, 7))
         d = self.tables[key].enc_dim
         b = int(np.argmax([len(x) for x, _ in versions]))
-        n = int(round(np.mean([len(x) for x, _ in versions])))
+        # Each version's size is a sum of group sizes drawn per parent row; its noise shrinks with the number
+        # of parent rows, so a tiny parent (five media types) must not outvote a large one (350 albums).
+        n_par = np.array([max(len(rows[self.edges[ei].parent]), 1) for ei in parents[:len(versions)]], float)
+        n = int(round(np.average([len(x) for x, _ in versions], weights=n_par)))
         base_x, base_pos = versions[b]
         keep = np.sort(rng.permutation(len(base_x))[:n])
         base_x, base_pos = base_x[keep], base_pos[keep]
