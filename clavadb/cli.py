@@ -163,14 +163,25 @@ def clone(console: Console, src, dst, schemas, tables, exclude, config_path, pre
     opts = _options(schemas, tables, exclude, config_path, preset, overrides, rare_k, method)
     scale, seed, replace = _sampling(opts.config, scale, seed, replace)
     timer = pipeline.Timer()
+    syn = _learn(console, src, opts, timer, dry_run)
+    if syn is not None:
+        _sample_and_write(console, syn, dst, scale, seed, replace, timer)
+
+
+def _learn(console: Console, src: str, opts, timer, dry_run: bool):
+    """Read the source and fit the model; with --dry-run print the plan instead and return None."""
+    from clavadb import pipeline
+
     source = timer.run("read", lambda: pipeline.read_source(src, opts, console.progress))
+    if dry_run:
+        for n in source.notes:
+            console.note(n)
+        _print_plan(console, source.schema, pipeline.plan(source, opts))
+        return None
+    syn = pipeline.train(source, opts, console.progress, timer)
     for n in source.notes:
         console.note(n)
-    if dry_run:
-        _print_plan(console, source.schema, pipeline.plan(source, opts))
-        return
-    syn = pipeline.train(source, opts, console.progress, timer)
-    _sample_and_write(console, syn, dst, scale, seed, replace, timer)
+    return syn
 
 
 @main.command()
@@ -188,18 +199,14 @@ def train(console: Console, src, output, schemas, tables, exclude, config_path, 
 
     opts = _options(schemas, tables, exclude, config_path, preset, overrides, rare_k, method)
     timer = pipeline.Timer()
-    source = timer.run("read", lambda: pipeline.read_source(src, opts, console.progress))
-    for n in source.notes:
-        console.note(n)
-    if dry_run:
-        _print_plan(console, source.schema, pipeline.plan(source, opts))
+    syn = _learn(console, src, opts, timer, dry_run)
+    if syn is None:
         return
-    syn = pipeline.train(source, opts, console.progress, timer)
     tmp = f"{output}.partial"
     timer.run("save", lambda: syn.save(tmp))
     os.replace(tmp, output)  # a model file is either whole or absent
     size = Path(output).stat().st_size
-    data = {"model": output, "bytes": size, "tables": len(source.schema.tables),
+    data = {"model": output, "bytes": size, "tables": len(syn.schema.tables),
             "seconds": {k: round(v, 2) for k, v in timer.stages.items()}}
     console.summary(data, f"model written to {output} ({size / 1e6:.1f} MB)\n" + _stage_line(timer.stages))
 

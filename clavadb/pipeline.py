@@ -206,6 +206,9 @@ def train(source: Source, opts: Options, progress: Progress = _noop, timer: Time
     for t in keep:
         modeled[t] = []
     syn = Synthesizer(source.schema, preset=opts.preset, method=opts.method, **opts.overrides)
+    fallback = [f"{p.table}.{p.column}" for p in plans if p.reason.startswith("no codec")]
+    if fallback:
+        source.notes.append(f"no codec for the type of {', '.join(fallback)}: generated as plausible values")
     timer.run("fit", lambda: syn.fit(source.frames, modeled=modeled, progress=progress))
     salt = stable_salt("rows", *source.schema.tables)
     fingerprints = {}

@@ -177,7 +177,7 @@ def _plan_column(table: Table, col: Column, sample: pd.DataFrame | None, ccfg: M
         return plan("generate", ccfg["generator"], "generator set by config")
     if col.kind not in MODEL_KINDS:
         return plan("generate", col.kind if col.kind in ("uuid", "json", "bytes", "array", "interval") else "other",
-                    f"{col.kind} column")
+                    f"no codec for {col.type}: plausible values of the type")
     values = _text_values(sample, c) if col.kind == "text" else pd.Series([], dtype="string")
     pii = ccfg.get("pii")
     if pii is not False and col.kind == "text":

@@ -171,3 +171,15 @@ def test_bad_input_one_line_no_traceback(args, message, tmp_path):
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
     assert len(lines) == 1 and re.search(message, lines[0], re.I), proc.stderr
     assert not (tmp_path / "out.duckdb").exists()
+
+
+def test_type_without_codec_falls_back_and_is_listed(pg_dataset, tmp_path):
+    """northwind's bytea pictures have no codec: the plan says so, and the clone still writes them."""
+    src = pg_dataset("northwind")
+    plan = run("clone", src, f"duckdb:///{tmp_path}/p.duckdb", "--dry-run", "--preset", "test").output
+    assert re.search(r"picture\s+generated as bytes\s+\[no codec for bytea", plan)
+    dst = f"duckdb:///{tmp_path}/n.duckdb"
+    result = run("clone", src, dst, "--preset", "test", "--tables", "categories")
+    assert "no codec for the type of categories.picture" in result.output
+    _, synth = read_all(dst)
+    assert synth["categories"]["picture"].map(lambda b: isinstance(b, bytes)).all()
