@@ -183,3 +183,18 @@ def test_type_without_codec_falls_back_and_is_listed(pg_dataset, tmp_path):
     assert "no codec for the type of categories.picture" in result.output
     _, synth = read_all(dst)
     assert synth["categories"]["picture"].map(lambda b: isinstance(b, bytes)).all()
+
+
+def test_bundled_example_duckdb_to_postgres(tmp_path, new_pg):
+    """The README's first job, then the same model's copy into PostgreSQL: DuckDB -> PostgreSQL."""
+    src = str(tmp_path / "chinook.duckdb")
+    run("example", "chinook", src, "--quiet")
+    dst = new_pg()
+    run("clone", src, dst, "--seed", 5, *FAST)
+    real_schema, real = read_all(src)
+    schema, synth = read_all(dst)
+    assert {k: len(v) for k, v in real.items() if k in ("artist", "employee", "genre")} == \
+        {k: len(v) for k, v in synth.items() if k in ("artist", "employee", "genre")}
+    assert {(k, tuple(fk.columns), fk.ref_table) for k, t in schema.tables.items() for fk in t.foreign_keys} == \
+        {(k, tuple(fk.columns), fk.ref_table) for k, t in real_schema.tables.items() for fk in t.foreign_keys}
+    assert_valid(schema, synth)
