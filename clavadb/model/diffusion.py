@@ -151,10 +151,12 @@ GuideFn = Callable[[torch.Tensor, torch.Tensor, slice], torch.Tensor]
 @torch.no_grad()
 def sample(model: TimeMLP, diffusion: Diffusion, n: int, d: int, sample_steps: int, gen: torch.Generator,
            device: torch.device, lo: torch.Tensor, hi: torch.Tensor, ddim_eta: float = 1.0,
-           guide: GuideFn | None = None, batch: int = 32_768, cond: torch.Tensor | None = None) -> torch.Tensor:
+           guide: GuideFn | None = None, batch: int = 32_768, cond: torch.Tensor | None = None,
+           clip_last: bool = True) -> torch.Tensor:
     """Draw n rows. guide(x_t, t, rows) returns η ∇ log p(c | x_t) for those rows (classifier guidance,
     applied to the noise prediction: eps - sqrt(1 - ab_t) η ∇). cond: (n, ·) labels for a conditional
-    denoiser. x_0 predictions are clipped to [lo, hi]."""
+    denoiser. x_0 predictions are clipped to [lo, hi]; the last one too unless clip_last is False (the scores
+    then stay apart for a calibration that ranks them)."""
     out = torch.empty((n, d), device=device)
     seq = np.unique(np.linspace(0, diffusion.T - 1, sample_steps).round().astype(np.int64))[::-1]
     ab = diffusion.ab
@@ -171,7 +173,11 @@ def sample(model: TimeMLP, diffusion: Diffusion, n: int, d: int, sample_steps: i
             if guide is not None:
                 with torch.enable_grad():
                     eps = eps - (1 - a_t).sqrt() * guide(x, tt, rows)
-            x0 = ((x - (1 - a_t).sqrt() * eps) / a_t.sqrt()).clamp(lo, hi)
+            x0 = (x - (1 - a_t).sqrt() * eps) / a_t.sqrt()
+            if i + 1 == len(seq) and not clip_last:
+                x = x0
+                break
+            x0 = x0.clamp(lo, hi)
             eps = (x - a_t.sqrt() * x0) / (1 - a_t).sqrt()
             sigma = ddim_eta * ((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev)).clamp(min=0).sqrt()
             x = a_prev.sqrt() * x0 + (1 - a_prev - sigma**2).clamp(min=0).sqrt() * eps

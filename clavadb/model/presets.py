@@ -46,6 +46,9 @@ class Settings:
     # label heads: a parent's cluster labels drawn from p(c | parent row) after its row is generated, instead
     # of read from the label column its diffusion generated (same joint p(y, c) = p(y) p(c | y)).
     label_head: bool = True
+    # marginal calibration of generated rows onto the training marginals (space.py): per plain dim by rank,
+    # per one-hot block by a prior shift of the scores
+    calibrate: bool = True
     # cluster classifier p(c | x_t, t) and guidance (eta = 0: no classifier is trained)
     eta: float = 1.0  # classifier scale η
     classifier_layers: list[int] = field(default_factory=lambda: [64, 64])
@@ -95,6 +98,7 @@ PRESETS: dict[str, dict[str, Any]] = {
         "conditional": False,
         "label_head": False,
         "onehot_max": 0,
+        "calibrate": False,
         "timesteps": 2000,
         "sample_steps": 2000,
         "dim_t": 128,
