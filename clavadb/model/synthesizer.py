@@ -6,9 +6,9 @@ fit:    encode -> FK positions (DuckDB) -> relation-aware clustering bottom-up (
         and a size distribution.
         Four CPU-budget refinements, on in "fast"/"test", off in "paper" (settings in presets.py):
         one-hot blocks for small categoricals in the diffusion space (space.py); generated rows calibrated
-        onto the training marginals (space.py); child denoisers that also
-        take their parent edges' labels as input (classifier guidance still applies on top); label heads
-        p(c | parent row) that draw a parent's labels after its row (the same joint p(y) p(c | y)).
+        onto the training marginals (space.py); child denoisers that also take their parent edges' labels
+        as input (classifier guidance still applies on top); label heads p(c | parent row) that draw a
+        parent's labels after its row (the same joint p(y) p(c | y)).
         On MovieLens each measurably improves fidelity at equal time (bench/model_bench.py).
 sample: top-down (Alg. 3): roots unconditioned, children by group sizes and classifier-guided diffusion,
         one version per parent then matching for multi-parent children, FK-only unique keys repaired,
