@@ -149,6 +149,14 @@ def test_matching_never_reuses_and_prefers_near_rows():
     pos = np.stack([rng.integers(0, 30, 600), rng.integers(0, 40, 600)], axis=1)
     fixed, keep = repair_unique(pos, [30, 40], rng)
     assert keep.all() and not pd.DataFrame(fixed).duplicated().any()
+    # a saturated group (a playlist of nearly every track) keeps all its rows: 390 of 400 tracks in one group
+    pos = np.stack([np.r_[np.zeros(390, np.int64), np.ones(50, np.int64)], rng.integers(0, 400, 440)], axis=1)
+    fixed, keep = repair_unique(pos, [2, 400], rng)
+    assert keep.all() and not pd.DataFrame(fixed).duplicated().any()
+    assert (fixed[:, 0] == pos[:, 0]).all()
+    # more rows than the group can hold: the surplus is reported as not kept, never left duplicated
+    fixed, keep = repair_unique(np.stack([np.zeros(12, np.int64), np.zeros(12, np.int64)], axis=1), [1, 10], rng)
+    assert keep.sum() == 10 and not pd.DataFrame(fixed[keep]).duplicated().any()
 
 
 def cramers_v(a: pd.Series, b: pd.Series) -> float:
@@ -387,3 +395,19 @@ def test_calibration_improves_marginals_of_a_fit(ml):
         syn.settings.calibrate = True
     cols = [("movie", "country"), ("movie", "year"), ("user", "occupation"), ("movie2director", "genre")]
     assert sum(tv(calibrated, t, c) for t, c in cols) < 0.5 * sum(tv(raw, t, c) for t, c in cols)
+
+
+def test_group_sizes_stratified_keep_totals_and_shape():
+    """Chinook's employees: three of eight support customers (18, 20, 21). Sizes drawn per parent follow the
+    real distribution, and their total stays near the real 59 instead of swinging with each draw."""
+    from clavadb.model.groups import SizeDist
+
+    real = np.array([0, 0, 0, 0, 0, 18, 20, 21])
+    dist = SizeDist.fit(real)
+    rng = np.random.default_rng(0)
+    draws = np.stack([dist.sample(np.zeros(8, np.int64), rng) for _ in range(300)])
+    totals = draws.sum(axis=1)
+    assert abs(totals.mean() - 59) < 2
+    assert totals.std() < 0.35 * np.sqrt(8) * real.std()  # independent draws: about 25 customers either way
+    values, counts = np.unique(draws, return_counts=True)
+    assert set(values) <= set(real) and abs(counts[values == 0].sum() / draws.size - 5 / 8) < 0.02

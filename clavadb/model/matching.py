@@ -106,6 +106,19 @@ def repair_unique(pos: np.ndarray, n_parents: list[int], rng: np.random.Generato
             break
         idx = np.flatnonzero(dup)
         pos[idx, col] = rng.integers(0, n_parents[col], len(idx))
+    dup = _duplicated(pos)
+    if dup.any() and n_parents[col] > 0:
+        # Random redraws stall where a group holds most of the parents (a playlist of nearly every track):
+        # give each remaining duplicate a parent its group does not use yet, drawn from those left.
+        rest = [j for j in range(pos.shape[1]) if j != col]
+        frame = pd.DataFrame(pos[:, rest]) if rest else pd.DataFrame({0: np.zeros(len(pos), np.int64)})
+        group = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+        for g in np.unique(group[dup]):
+            rows = np.flatnonzero(group == g)
+            bad = rows[dup[rows]]
+            free = np.setdiff1d(np.arange(n_parents[col]), pos[rows[~dup[rows]], col])
+            take = rng.permutation(free)[:len(bad)]
+            pos[bad[:len(take)], col] = take
     return pos, ~_duplicated(pos)
 
 

@@ -89,7 +89,7 @@ class DiffusionSpace:
         at = n_plain
         for (_, b), share in zip(self.blocks, self.shares, strict=True):
             m = len(b) + 1
-            y[:, at:at + m] = _one_hot(_shifted_argmax(y[:, at:at + m], share), m)
+            y[:, at:at + m] = _one_hot(shifted_argmax(y[:, at:at + m], share), m)
             at += m
         return y
 
@@ -120,7 +120,7 @@ class DiffusionSpace:
                    [np.asarray(s, np.float64) for s in shares] if shares is not None else None)
 
 
-def _shifted_argmax(scores: np.ndarray, share: np.ndarray) -> np.ndarray:
+def shifted_argmax(scores: np.ndarray, share: np.ndarray) -> np.ndarray:
     """Arg-max of scores + b, with per-category offsets b such that the arg-max shares are `share`.
     Coordinate ascent on the offsets: each category's offset in turn is set so that exactly its target
     number of rows have it as the arg-max, the others held; a few sweeps settle all of them."""

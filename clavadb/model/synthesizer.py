@@ -40,7 +40,7 @@ from clavadb.model.groups import SizeDist, assign_by_sizes, assign_forest, group
 from clavadb.model.matching import match_unique, repair_unique
 from clavadb.model.presets import Settings, resolve
 from clavadb.model.relations import fk_positions
-from clavadb.model.space import DiffusionSpace
+from clavadb.model.space import DiffusionSpace, shifted_argmax
 from clavadb.schema import FKGraph, ForeignKey, Schema
 
 Progress = Callable[[str, str, float], None]
@@ -69,6 +69,7 @@ class EdgeModel:
     classifier: TimeMLP | None = None
     head: TimeMLP | None = None  # label head p(c | parent row) on the parent (settings.label_head)
     agree_rate: float | None = None
+    label_shares: list[float] | None = None  # share of each label among the real parent rows
 
     @property
     def name(self) -> str:
@@ -81,7 +82,7 @@ class EdgeModel:
             "sizes": self.sizes.state() if self.sizes else None, "n_labels": self.n_labels,
             "codec": self.codec.state() if self.codec else None, "label_dim": self.label_dim,
             "classifier": self.classifier is not None, "head": self.head is not None,
-            "agree_rate": self.agree_rate,
+            "agree_rate": self.agree_rate, "label_shares": self.label_shares,
         }
 
 
@@ -218,6 +219,8 @@ class Synthesizer:
                                       seed=ei)
                     labels[ei] = cl.parent_labels
                     e.n_labels, e.agree_rate = cl.n_labels, cl.agree_rate
+                    e.label_shares = (np.bincount(cl.parent_labels, minlength=cl.n_labels)
+                                      / max(len(cl.parent_labels), 1)).tolist()
                     e.codec = LabelCodec.fit(cl.parent_labels, cl.n_labels)
                     e.label_dim = aug[key].shape[1]
                     aug[key] = np.concatenate([aug[key], e.codec.encode(cl.parent_labels)[:, None]], axis=1)
@@ -436,8 +439,16 @@ class Synthesizer:
                 feats = torch.from_numpy(np.ascontiguousarray(x[:, :tm.enc_dim])).to(self.device)
                 for j in heads:
                     e = self.edges[j]
-                    p = torch.softmax(e.head(feats, t0, cond), dim=1)
-                    lab = torch.multinomial(p, 1, generator=gen)[:, 0].cpu().numpy()
+                    logits = e.head(feats, t0, cond)
+                    if calibrate and e.label_shares is not None:
+                        # Gumbel-max draws from p(c | row), shifted so the labels keep their real shares
+                        g = -torch.log(-torch.log(torch.rand(logits.shape, generator=gen, device=self.device)
+                                                  .clamp(1e-12, 1 - 1e-12)))
+                        scores = (torch.log_softmax(logits, dim=1) + g).cpu().numpy()
+                        lab = shifted_argmax(scores, np.asarray(e.label_shares))
+                    else:
+                        p = torch.softmax(logits, dim=1)
+                        lab = torch.multinomial(p, 1, generator=gen)[:, 0].cpu().numpy()
                     x[:, e.label_dim] = e.codec.encode(lab)
         return x
 
@@ -616,7 +627,7 @@ class Synthesizer:
             e = EdgeModel(em["parent"], em["child"], em["fk"], em["deferred"], em["nullable"], em["null_share"],
                           SizeDist.from_state(em["sizes"]) if em["sizes"] else None, em["n_labels"],
                           LabelCodec.from_state(em["codec"]) if em["codec"] else None, em["label_dim"],
-                          agree_rate=em["agree_rate"])
+                          agree_rate=em["agree_rate"], label_shares=em.get("label_shares"))
             if em["classifier"]:
                 e.classifier = _load_module(TimeMLP(syn._child_dim(meta, em), e.n_labels, s.classifier_layers,
                                                     s.dim_t), tensors, f"clf.{ei}.", syn.device)
