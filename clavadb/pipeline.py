@@ -209,7 +209,7 @@ def train(source: Source, opts: Options, progress: Progress = _noop, timer: Time
     fallback = [f"{p.table}.{p.column}" for p in plans if p.reason.startswith("no codec")]
     if fallback:
         source.notes.append(f"no codec for the type of {', '.join(fallback)}: generated as plausible values")
-    timer.run("fit", lambda: syn.fit(source.frames, modeled=modeled, progress=progress))
+    timer.run("fit", lambda: syn.fit(source.frames, modeled=modeled, progress=progress, fixed=keep))
     salt = stable_salt("rows", *source.schema.tables)
     fingerprints = {}
     for key, frame in source.frames.items():

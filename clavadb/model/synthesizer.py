@@ -22,7 +22,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,6 +70,7 @@ class EdgeModel:
     head: TimeMLP | None = None  # label head p(c | parent row) on the parent (settings.label_head)
     agree_rate: float | None = None
     label_shares: list[float] | None = None  # share of each label among the real parent rows
+    fixed_sizes: list[int] | None = None  # children of each real row, when the parent is copied as is
 
     @property
     def name(self) -> str:
@@ -82,7 +83,7 @@ class EdgeModel:
             "sizes": self.sizes.state() if self.sizes else None, "n_labels": self.n_labels,
             "codec": self.codec.state() if self.codec else None, "label_dim": self.label_dim,
             "classifier": self.classifier is not None, "head": self.head is not None,
-            "agree_rate": self.agree_rate, "label_shares": self.label_shares,
+            "agree_rate": self.agree_rate, "label_shares": self.label_shares, "fixed_sizes": self.fixed_sizes,
         }
 
 
@@ -99,6 +100,9 @@ class TableModel:
     denoiser: TimeMLP | None = None
     lo: torch.Tensor | None = None
     hi: torch.Tensor | None = None
+    # a root table copied as is (a kept lookup table): its real augmented rows, label columns included, stand
+    # for its synthetic rows, so each real row keeps the cluster (and so the group sizes) it has
+    fixed_rows: np.ndarray | None = None
 
     @property
     def dim(self) -> int:
@@ -130,16 +134,18 @@ class Synthesizer:
 
     # ------------------------------------------------------------------------------------------------- fit
     def fit(self, tables: Mapping[str, pd.DataFrame], modeled: Mapping[str, list[str]] | None = None,
-            progress: Progress | None = None) -> Synthesizer:
+            progress: Progress | None = None, fixed: Collection[str] = ()) -> Synthesizer:
+        """fixed: tables whose rows are copied as is (kept lookup tables); a root among them is not generated
+        but sampled as its real rows, with the clusters they have."""
         # Weight initialisation and dropout draw from torch's global generator: seed it, and leave the
         # caller's generator as it was, so the same data and seed give the same model.
         devices = [self.device] if self.device.type == "cuda" else []
         with torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.settings.seed)
-            return self._fit(tables, modeled, progress)
+            return self._fit(tables, modeled, progress, set(fixed))
 
     def _fit(self, tables: Mapping[str, pd.DataFrame], modeled: Mapping[str, list[str]] | None,
-             progress: Progress | None) -> Synthesizer:
+             progress: Progress | None, fixed: set[str]) -> Synthesizer:
         s = self.settings
         prog = progress or (lambda stage, table, frac: None)
         missing = [k for k in self.schema.tables if k not in tables]
@@ -236,11 +242,19 @@ class Synthesizer:
             if e.deferred:
                 e.sizes = SizeDist.fit(group_sizes(pos[ei], self.tables[e.parent].n_rows))
 
+        for key in fixed:
+            if key in self.tables and not self._parent_edges(key):
+                self.tables[key].fixed_rows = np.ascontiguousarray(aug[key], dtype=np.float32)
+                # its rows are shipped, so are their children counts (how many tracks are MPEG audio): a
+                # few clusters over five rows could not tell them apart
+                for ei in self._child_edges(key):
+                    self.edges[ei].fixed_sizes = group_sizes(pos[ei], self.tables[key].n_rows).tolist()
+
         # 4. diffusion per table, classifier per clustered edge
         diffusion = Diffusion(s.timesteps, s.schedule).to(self.device)
         for ti, key in enumerate(order):
             tm = self.tables[key]
-            if tm.n_rows == 0 or aug[key].shape[1] == 0:
+            if tm.n_rows == 0 or aug[key].shape[1] == 0 or tm.fixed_rows is not None:
                 continue
             t0 = time.perf_counter()
             # label columns drawn by label heads are not the diffusion's job
@@ -288,7 +302,7 @@ class Synthesizer:
         e = self.edges[ei]
         tm = self.tables[e.parent]
         return (self.settings.label_head and e.codec is not None and e.n_labels >= 2 and tm.enc_dim > 0
-                and tm.n_rows > 0)
+                and tm.n_rows > 0 and tm.fixed_rows is None)
 
     def _cond_matrix(self, tm: TableModel, pos: dict[int, np.ndarray], labels: dict[int, np.ndarray]
                      ) -> torch.Tensor:
@@ -384,7 +398,9 @@ class Synthesizer:
             ti = order.index(key)
             parents = self._parent_edges(key)
             tm = self.tables[key]
-            if not parents:
+            if tm.fixed_rows is not None:
+                rows[key] = tm.fixed_rows  # copied as is, at any scale
+            elif not parents:
                 n = round(scale * tm.n_rows)
                 rows[key] = self._draw(tm, n, ti, 0)
             else:
@@ -465,6 +481,16 @@ class Synthesizer:
         else:
             plabels = np.zeros(n_parent, np.int64)
         sizes = e.sizes.sample(plabels, rng) if n_parent else np.zeros(0, np.int64)
+        if e.fixed_sizes is not None and len(e.fixed_sizes) == n_parent:
+            sizes = np.asarray(e.fixed_sizes, np.int64)
+        if self.tables[e.parent].fixed_rows is not None and scale != 1.0:
+            # a parent copied as is does not scale: its children do, each real row keeping its share
+            sizes = np.floor(sizes * scale + rng.random(len(sizes))).astype(np.int64)
+        if n_parent and tm.n_rows and sizes.sum() == 0 and (e.null_share < 1.0 or not e.nullable):
+            # a small scale can leave every parent childless; a table the source fills stays non-empty
+            drawn = np.concatenate(e.sizes.sizes)
+            sizes[rng.integers(n_parent)] = max(1, int(round(scale * rng.choice(drawn[drawn > 0])))
+                                                if (drawn > 0).any() else 1)
         pos = np.repeat(np.arange(n_parent), sizes)
         clabels = np.repeat(plabels, sizes)
         q = e.null_share if e.nullable else 0.0
@@ -578,7 +604,10 @@ class Synthesizer:
         for ti, (key, tm) in enumerate(self.tables.items()):
             m: dict[str, Any] = {"columns": tm.columns, "n_rows": tm.n_rows, "enc_dim": tm.enc_dim,
                                  "label_edges": tm.label_edges, "cond_edges": tm.cond_edges, "encoder": None,
-                                 "denoiser": False, "space": tm.space.state() if tm.space else None}
+                                 "denoiser": False, "space": tm.space.state() if tm.space else None,
+                                 "fixed": tm.fixed_rows is not None}
+            if tm.fixed_rows is not None:
+                tensors[f"fixed.{ti}"] = torch.from_numpy(tm.fixed_rows)
             if tm.encoder is not None:
                 emeta, arrays = tm.encoder.state()
                 m["encoder"] = emeta
@@ -627,7 +656,8 @@ class Synthesizer:
             e = EdgeModel(em["parent"], em["child"], em["fk"], em["deferred"], em["nullable"], em["null_share"],
                           SizeDist.from_state(em["sizes"]) if em["sizes"] else None, em["n_labels"],
                           LabelCodec.from_state(em["codec"]) if em["codec"] else None, em["label_dim"],
-                          agree_rate=em["agree_rate"], label_shares=em.get("label_shares"))
+                          agree_rate=em["agree_rate"], label_shares=em.get("label_shares"),
+                          fixed_sizes=em.get("fixed_sizes"))
             if em["classifier"]:
                 e.classifier = _load_module(TimeMLP(syn._child_dim(meta, em), e.n_labels, s.classifier_layers,
                                                     s.dim_t), tensors, f"clf.{ei}.", syn.device)
@@ -641,6 +671,8 @@ class Synthesizer:
                         tensors, f"head.{ei}.", syn.device)
             tm = TableModel(key, m["columns"], m["n_rows"], enc_dim=m["enc_dim"], label_edges=m["label_edges"],
                             cond_edges=m["cond_edges"])
+            if m.get("fixed"):
+                tm.fixed_rows = tensors[f"fixed.{ti}"].numpy()
             if m["encoder"] is not None:
                 arrays = {name: tensors[f"enc.{ti}.{name}"].numpy() for name in m["encoder_arrays"]}
                 tm.encoder = TableEncoder.from_state(m["encoder"], arrays)
