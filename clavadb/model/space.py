@@ -24,6 +24,7 @@ from scipy.special import ndtr, ndtri
 
 ONEHOT_MAX = 16  # categories; beyond this a categorical dim stays one label-coded dim
 GRID_LEVELS = 513  # quantile levels kept per plain dim for calibration
+_LEVELS = np.linspace(0.0, 1.0, GRID_LEVELS)
 _SWEEPS = 10  # offset sweeps of the one-hot calibration (it settles in 2-5 on real blocks)
 
 
@@ -64,8 +65,7 @@ class DiffusionSpace:
     def fit_marginals(self, y: np.ndarray) -> DiffusionSpace:
         """Keep the marginals of training rows y (already in this space) for calibrate()."""
         n_plain = len(self._plain)
-        levels = np.linspace(0.0, 1.0, GRID_LEVELS)
-        self.grid = (np.quantile(y[:, :n_plain], levels, axis=0).astype(np.float32) if len(y)
+        self.grid = (np.quantile(y[:, :n_plain], _LEVELS, axis=0).astype(np.float32) if len(y)
                      else np.zeros((GRID_LEVELS, n_plain), np.float32))
         self.shares, at = [], n_plain
         for _, b in self.blocks:
@@ -81,11 +81,10 @@ class DiffusionSpace:
             return y
         y = np.array(y, dtype=np.float32, copy=True)
         n, n_plain = len(y), len(self._plain)
-        levels = np.linspace(0.0, 1.0, GRID_LEVELS)
         q = (np.arange(n) + 0.5) / n
         for j in range(n_plain):
             ranks = np.argsort(np.argsort(y[:, j], kind="stable"), kind="stable")
-            y[:, j] = np.interp(q, levels, self.grid[:, j])[ranks]
+            y[:, j] = np.interp(q, _LEVELS, self.grid[:, j])[ranks]
         at = n_plain
         for (_, b), share in zip(self.blocks, self.shares, strict=True):
             m = len(b) + 1
