@@ -146,6 +146,14 @@ def test_matching_never_reuses_and_prefers_near_rows():
     matched = np.linalg.norm(base - other[m], axis=1).mean()
     random = np.linalg.norm(base - other[rng.permutation(len(other))[:len(base)]], axis=1).mean()
     assert matched < 0.5 * random
+    # many cells and passes: 30,000 rows (resampled real movies, noised), a larger other version
+    big = x[rng.integers(0, len(x), 70_000)] + rng.normal(0, 0.3, (70_000, 2))
+    base, other = big[:30_000], big[30_000:]
+    m = match_unique(base, other, rng)
+    assert len(np.unique(m)) == len(base) and m.min() >= 0 and m.max() < len(other)
+    matched = np.linalg.norm(base - other[m], axis=1).mean()
+    random = np.linalg.norm(base - other[rng.permutation(len(other))[:len(base)]], axis=1).mean()
+    assert matched < 0.2 * random
     pos = np.stack([rng.integers(0, 30, 600), rng.integers(0, 40, 600)], axis=1)
     fixed, keep = repair_unique(pos, [30, 40], rng)
     assert keep.all() and not pd.DataFrame(fixed).duplicated().any()

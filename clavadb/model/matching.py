@@ -1,21 +1,29 @@
 """Multi-parent reconciliation (paper §4.3.3) and uniqueness of FK-only keys.
 
 Each version of a multi-parent child was generated under one parent. A row of the base version takes the
-parent position of its nearest neighbour in another version (annoy; an exact KD-tree for few dims), each row of the other version used at
-most once: rounds of "each base row proposes its nearest free candidate, each candidate accepts its closest
-proposer", all vectorised; rows still unmatched after the rounds pair up with the leftovers at random.
+parent position of its nearest free row in another version, each row of the other version used at most once.
+Both versions are cut into the same cells of a median-split tree grown on the base rows (a k-d tree whose
+leaves hold at most `leaf` base rows; the other version's rows fall into the leaves by the same thresholds),
+and within a cell exact distances (one matrix product) drive rounds of "each base row proposes its nearest
+free candidate, each candidate accepts its closest proposer". Rows left unmatched by full or lopsided cells go
+through the same steps again with a new tree over what is left, and the few still unmatched after that pair up
+with the leftovers at random. The cost is linear in the rows (times the tree depth), so millions of rows match
+in seconds; a neighbour just across a cell boundary is missed, a small loss against exact nearest neighbours.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
-from annoy import AnnoyIndex
-from sklearn.neighbors import KDTree
+
+LEAF = 1024  # base rows per cell: the cell's distance matrix is LEAF x ~LEAF
+_VAR_SAMPLE = 4096  # rows used to choose a node's split dimension
 
 
-def match_unique(base: np.ndarray, other: np.ndarray, rng: np.random.Generator, n_neighbours: int = 16,
-                 rounds: int = 4) -> np.ndarray:
+def match_unique(base: np.ndarray, other: np.ndarray, rng: np.random.Generator, leaf: int = LEAF,
+                 passes: int = 4, rounds: int = 4) -> np.ndarray:
     """For each row of base, the index of a distinct row of other (len(other) >= len(base))."""
     n, m = len(base), len(other)
     if m < n:
@@ -23,72 +31,74 @@ def match_unique(base: np.ndarray, other: np.ndarray, rng: np.random.Generator, 
     out = np.full(n, -1, np.int64)
     if n == 0:
         return out
-    d = base.shape[1]
-    if d == 0:
+    if base.shape[1] == 0:
         return rng.permutation(m)[:n]
     # tiny jitter breaks exact ties (identical rows) so proposals spread over equally close candidates
-    jit = 1e-4 * (other.std(axis=0) + 1e-6)
-    base = base + rng.normal(size=base.shape) * jit
-    other = other + rng.normal(size=other.shape) * jit
-    knn = _Neighbours(other, int(rng.integers(1 << 30)))
-    taken = np.zeros(m, bool)
-    k = min(n_neighbours, m)
-    for _ in range(rounds):
-        todo = np.flatnonzero(out < 0)
+    jit = (1e-4 * (other.std(axis=0) + 1e-6)).astype(np.float32)
+    base = (base + rng.standard_normal(base.shape, np.float32) * jit).astype(np.float32)
+    other = (other + rng.standard_normal(other.shape, np.float32) * jit).astype(np.float32)
+    todo, free = np.arange(n), np.arange(m)
+    for _ in range(passes):
+        for cb, co in _cells(base[todo], other[free], leaf, rng):
+            got = _match_cell(base[todo[cb]], other[free[co]], rounds)
+            ok = got >= 0
+            out[todo[cb[ok]]] = free[co[got[ok]]]
+        taken = np.zeros(m, bool)
+        taken[out[out >= 0]] = True
+        todo, free = np.flatnonzero(out < 0), np.flatnonzero(~taken)
         if len(todo) == 0:
             break
-        cand, dist = knn.query(base[todo], k)
-        free = (cand >= 0) & ~taken[np.maximum(cand, 0)]
-        dist = np.where(free, dist, np.inf)
-        best = dist.argmin(axis=1)
-        prop = cand[np.arange(len(todo)), best]
-        pd_ = dist[np.arange(len(todo)), best]
-        ok = np.isfinite(pd_)
-        rows, prop, pd_ = todo[ok], prop[ok], pd_[ok]
-        # each candidate keeps its closest proposer
-        order = np.lexsort((pd_, prop))
+    if len(todo):
+        out[todo] = rng.permutation(free)[:len(todo)]
+    return out
+
+
+def _cells(b: np.ndarray, o: np.ndarray, leaf: int, rng: np.random.Generator
+           ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """Leaves of a median-split tree on b: (indices into b, indices into o) per leaf. Each node splits on
+    its base rows' widest dimension at their median (by rank, so a node always halves)."""
+    stack = [(np.arange(len(b)), np.arange(len(o)))]
+    while stack:
+        ib, io = stack.pop()
+        if len(ib) <= leaf or len(io) == 0:
+            yield ib, io
+            continue
+        pts = b[ib] if len(ib) <= _VAR_SAMPLE else b[rng.choice(ib, _VAR_SAMPLE, replace=False)]
+        dim = int(np.argmax(pts.var(axis=0)))
+        vals = b[ib, dim]
+        h = len(ib) // 2
+        order = np.argpartition(vals, h)
+        thr = vals[order[h]]
+        left_o = o[io, dim] < thr
+        stack.append((ib[order[h:]], io[~left_o]))
+        stack.append((ib[order[:h]], io[left_o]))
+
+
+def _match_cell(b: np.ndarray, o: np.ndarray, rounds: int) -> np.ndarray:
+    """Greedy nearest-free matching of the rows of b to distinct rows of o (-1: left for the next pass)."""
+    out = np.full(len(b), -1, np.int64)
+    if len(o) == 0:
+        return out
+    dist = (b * b).sum(1)[:, None] + (o * o).sum(1)[None, :] - 2.0 * (b @ o.T)
+    todo = np.arange(len(b))
+    for _ in range(rounds):
+        if len(todo) == 0:
+            break
+        sub = dist[todo]
+        prop = sub.argmin(axis=1)
+        d = sub[np.arange(len(todo)), prop]
+        ok = np.isfinite(d)
+        if not ok.any():
+            break
+        rows, prop, d = todo[ok], prop[ok], d[ok]
+        order = np.lexsort((d, prop))  # each candidate keeps its closest proposer
         first = np.ones(len(order), bool)
         first[1:] = prop[order][1:] != prop[order][:-1]
         win = order[first]
         out[rows[win]] = prop[win]
-        taken[prop[win]] = True
-        k = min(m, k * 2)
-    left = np.flatnonzero(out < 0)
-    if len(left):
-        out[left] = rng.permutation(np.flatnonzero(~taken))[:len(left)]
+        dist[:, prop[win]] = np.inf
+        todo = np.flatnonzero(out < 0)
     return out
-
-
-class _Neighbours:
-    """k nearest rows of `other`: an exact KD-tree (batched, in C) for few dims, annoy beyond."""
-
-    KD_MAX_DIMS = 16
-
-    def __init__(self, other: np.ndarray, seed: int, trees: int = 10):
-        self.m, d = other.shape
-        if d <= self.KD_MAX_DIMS:
-            self.tree = KDTree(other)
-            self.index = None
-        else:
-            self.tree = None
-            self.index = AnnoyIndex(d, "euclidean")
-            self.index.set_seed(seed)
-            for j, row in enumerate(other.tolist()):
-                self.index.add_item(j, row)
-            self.index.build(trees, n_jobs=1)
-
-    def query(self, q: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        k = min(k, self.m)
-        if self.tree is not None:
-            dist, idx = self.tree.query(q, k=k)
-            return idx.astype(np.int64), dist
-        cand = np.full((len(q), k), -1, np.int64)
-        dist = np.full((len(q), k), np.inf)
-        for r, row in enumerate(q.tolist()):
-            idx, dd = self.index.get_nns_by_vector(row, k, include_distances=True)
-            cand[r, :len(idx)] = idx
-            dist[r, :len(dd)] = dd
-        return cand, dist
 
 
 def repair_unique(pos: np.ndarray, n_parents: list[int], rng: np.random.Generator,
