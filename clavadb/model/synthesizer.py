@@ -22,7 +22,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,11 +127,22 @@ class Synthesizer:
         self.extra: dict[str, Any] = {}
         self.stats: dict[str, Any] = {}
         self.fitted = False
-        self._set_threads()
 
-    def _set_threads(self) -> None:
-        if self.device.type == "cpu":
-            torch.set_num_threads(max(1, self.settings.threads or min((os.cpu_count() or 1) // 2, 8)))
+    @contextmanager
+    def _threads(self, sampling: bool) -> Iterator[None]:
+        """torch CPU threads for a fit (half the cores) or a sampling run (all of them, at most 8); the
+        caller's count is restored after. Training steps are batches of ~1,000 rows, too small to split;
+        sampling pushes batches of thousands of rows through each step and runs 2x faster on 2 cores."""
+        if self.device.type != "cpu":
+            yield
+            return
+        before = torch.get_num_threads()
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+        torch.set_num_threads(max(1, self.settings.threads or min(cores if sampling else cores // 2, 8)))
+        try:
+            yield
+        finally:
+            torch.set_num_threads(before)
 
     # ------------------------------------------------------------------------------------------------- fit
     def fit(self, tables: Mapping[str, pd.DataFrame], modeled: Mapping[str, list[str]] | None = None,
@@ -140,7 +152,7 @@ class Synthesizer:
         # Weight initialisation and dropout draw from torch's global generator: seed it, and leave the
         # caller's generator as it was, so the same data and seed give the same model.
         devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices):
+        with torch.random.fork_rng(devices=devices), self._threads(sampling=False):
             torch.manual_seed(self.settings.seed)
             return self._fit(tables, modeled, progress, set(fixed))
 
@@ -388,7 +400,10 @@ class Synthesizer:
             raise ClavaError("the model is not fitted", "call fit() or load a model file")
         if not 0.01 <= scale <= 10:
             raise ConfigError(f"scale {scale} is out of range", "use a scale between 0.01 and 10")
-        self._set_threads()
+        with self._threads(sampling=True):
+            return self._sample(scale, seed)
+
+    def _sample(self, scale: float, seed: int) -> dict[str, pd.DataFrame]:
         self._sample_seed = int(seed)
         t0 = time.perf_counter()
         order = list(self.schema.tables)
