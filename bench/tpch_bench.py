@@ -12,6 +12,7 @@ import argparse
 import json
 import os
 import resource
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -63,10 +64,20 @@ def run(sf: float, preset: str) -> dict:
     from clavadb import pipeline
     from clavadb.adapters import open_adapter
 
+    class LoggedTimer(pipeline.Timer):
+        """Each stage's end on stderr as it happens, so a long run shows where it is."""
+
+        def run(self, stage, fn):
+            try:
+                return super().run(stage, fn)
+            finally:
+                print(f"{time.strftime('%H:%M:%S')} sf {sf}: {stage} {self.stages[stage]:.1f} s, "
+                      f"load {os.getloadavg()[0]:.2f}", file=sys.stderr, flush=True)
+
     with tempfile.TemporaryDirectory() as tmp:
         src, dst = os.path.join(tmp, "tpch.duckdb"), os.path.join(tmp, "out.duckdb")
-        make_tpch(src, sf)
-        timer = pipeline.Timer()
+        timer = LoggedTimer()
+        timer.run("tpch_generation", lambda: make_tpch(src, sf))
         opts = pipeline.Options(preset=preset)
         source = timer.run("read", lambda: pipeline.read_source(src, opts))
         rows_in = sum(len(f) for f in source.frames.values())
@@ -81,6 +92,7 @@ def run(sf: float, preset: str) -> dict:
             "fit_seconds": round(timer.stages["fit"], 1), "fit_rows_per_s": round(rows_in / timer.stages["fit"]),
             "sample_seconds": round(sample_s, 1), "sample_rows_per_s": round(rows_out / sample_s),
             "stages": {k: round(v, 1) for k, v in timer.stages.items()},
+            "sample_model_rows_per_s": round(syn.stats["sample_rows_per_s"]),
             "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),
         }
 
