@@ -93,6 +93,8 @@ def run(sf: float, preset: str) -> dict:
             "sample_seconds": round(sample_s, 1), "sample_rows_per_s": round(rows_out / sample_s),
             "stages": {k: round(v, 1) for k, v in timer.stages.items()},
             "sample_model_rows_per_s": round(syn.stats["sample_rows_per_s"]),
+            "sample_table_seconds": {k: {st: round(v, 1) for st, v in t.items()}
+                                     for k, t in syn.stats["sample_table_seconds"].items()},
             "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2),
         }
 

@@ -409,7 +409,9 @@ class Synthesizer:
         order = list(self.schema.tables)
         rows: dict[str, np.ndarray] = {}  # augmented synthetic rows per table
         fks: dict[str, dict[str, np.ndarray]] = {k: {} for k in order}
+        per_table: dict[str, dict[str, float]] = {}  # seconds per table: draw (versions, matching), decode
         for key in self.graph.top_down():
+            t1 = time.perf_counter()
             ti = order.index(key)
             parents = self._parent_edges(key)
             tm = self.tables[key]
@@ -425,6 +427,7 @@ class Synthesizer:
                 x, pos = self._reconcile(key, parents, versions, ti, rows)
                 rows[key] = x
                 fks[key].update(pos)
+            per_table[key] = {"draw": time.perf_counter() - t1}
         rng = np.random.default_rng(self._seed(99))
         for e in self.edges:
             if e.deferred:
@@ -432,9 +435,12 @@ class Synthesizer:
         out = {}
         n_total = 0
         for key in order:
+            t1 = time.perf_counter()
             out[key] = self._decode(key, rows[key], fks[key])
+            per_table[key]["decode"] = time.perf_counter() - t1
             n_total += len(out[key])
         secs = time.perf_counter() - t0
+        self.stats["sample_table_seconds"] = per_table
         self.stats["sample_seconds"] = secs
         self.stats["sample_rows"] = n_total
         self.stats["sample_rows_per_s"] = n_total / secs if secs > 0 else float("inf")
