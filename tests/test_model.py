@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from datasets import DATASETS
 
 from clavadb.errors import ClavaError, ConfigError
@@ -126,6 +129,24 @@ def test_save_load_sample_equal(ml, tmp_path):
     a, b = syn.sample(scale=0.5, seed=2), syn2.sample(scale=0.5, seed=2)
     for key in a:
         pd.testing.assert_frame_equal(a[key], b[key])
+
+
+def test_threads_half_the_cores_to_fit_all_to_sample_and_restored(ml):
+    _, _, syn = ml
+    cores = len(os.sched_getaffinity(0))
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(3)
+        syn.sample(seed=0)
+        assert torch.get_num_threads() == 3  # the caller's count is back
+        assert syn.stats["fit_threads"] == max(1, min(cores // 2, 8))
+        assert syn.stats["sample_threads"] == min(cores, 8)
+        syn.settings.threads = 1
+        syn.sample(seed=0)
+        assert syn.stats["sample_threads"] == 1 and torch.get_num_threads() == 3
+    finally:
+        syn.settings.threads = None
+        torch.set_num_threads(before)
 
 
 def test_fk_only_unique_key_stays_unique(ml):

@@ -166,7 +166,7 @@ class Synthesizer:
                              "pass a DataFrame for every table of the schema")
         self.tables, self.edges, self.fitted = {}, [], False
         timing: dict[str, dict[str, float]] = {k: {} for k in self.schema.tables}
-        self.stats = {"fit_seconds": timing, "agree_rate": {}, "loss": {}}
+        self.stats = {"fit_seconds": timing, "agree_rate": {}, "loss": {}, "fit_threads": torch.get_num_threads()}
         t_all = time.perf_counter()
         order = list(self.schema.tables)
 
@@ -441,6 +441,7 @@ class Synthesizer:
             n_total += len(out[key])
         secs = time.perf_counter() - t0
         self.stats["sample_table_seconds"] = per_table
+        self.stats["sample_threads"] = torch.get_num_threads()
         self.stats["sample_seconds"] = secs
         self.stats["sample_rows"] = n_total
         self.stats["sample_rows_per_s"] = n_total / secs if secs > 0 else float("inf")
