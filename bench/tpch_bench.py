@@ -1,6 +1,7 @@
 """Scale curve on TPC-H: fit and sample throughput of the default preset at several scale factors.
 
     python bench/tpch_bench.py --sf 0.01 0.1 [1]
+    python bench/tpch_bench.py --sf 0.1 --db tpch.duckdb     # the database alone, for the CLI
 
 TPC-H is generated with the tpch extension shipped by the `duckdb-extension-tpch` package; its tables declare no
 keys, so they are recreated here with the primary and foreign keys of the TPC-H specification (clause 1.4).
@@ -103,7 +104,12 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--sf", type=float, nargs="+", default=[0.01, 0.1])
     ap.add_argument("--preset", default="fast")
+    ap.add_argument("--db", help="only write the TPC-H database (keys declared) at the first --sf to this file, "
+                                 "for runs of the CLI on it")
     args = ap.parse_args()
+    if args.db:
+        make_tpch(args.db, args.sf[0])
+        return
     for sf in args.sf:
         t0 = time.perf_counter()
         result = run(sf, args.preset)

@@ -39,6 +39,8 @@ def test_contingency_similarity_hand_computed():
     sa, sb = np.array([0, 0, 1, 1]), np.array([0, 0, 1, 1])
     assert stats.tv_complement(ra, sa) == 1.0
     assert stats.contingency_similarity(ra, rb, sa, sb, 2, 2) == pytest.approx(0.5)
+    # disjoint categories (a column whose values were all replaced): exactly 0, never a round-off below it
+    assert stats.tv_complement(np.array([0]), 6 + np.arange(11) % 6) == 0.0  # 1 - 0.5 * 2.0000000000000004
 
 
 def test_quantile_bins():

@@ -59,7 +59,7 @@ class Settings:
     # encoding
     max_categories: int = 1000
     # runtime
-    sample_batch: int = 8192  # rows per denoising batch: activations stay in cache (1.4x the rows/s of 32,768)
+    sample_batch: int = 8192  # rows per denoising batch; activations stay in cache: 1.4x the rows/s of 32,768
     # torch CPU threads; None: half the cores (1 on 2 cores) for training, all cores (at most 8) for sampling.
     # Training batches are small: a second thread gains little, and its spin-waits cost a lot when the cores
     # are shared (measured 2-4x slower under load). Sampling batches are large: 2 threads, 2x the rows/s.

@@ -34,7 +34,8 @@ def tv_complement(real_codes: np.ndarray, synth_codes: np.ndarray, n: int | None
         return None
     n = n or int(max(real_codes.max(initial=0), synth_codes.max(initial=0)) + 1)
     r, s = frequencies(real_codes, synth_codes, n)
-    return float(1.0 - 0.5 * np.abs(r - s).sum())
+    # disjoint supports give exactly 0, not a round-off below it (shown as "-0.00")
+    return float(np.clip(1.0 - 0.5 * np.abs(r - s).sum(), 0.0, 1.0))
 
 
 def contingency_similarity(real_a: np.ndarray, real_b: np.ndarray, synth_a: np.ndarray, synth_b: np.ndarray,
