@@ -161,19 +161,19 @@ def test_matching_never_reuses_and_prefers_near_rows():
     r = pd.read_csv(ML / "movie.csv")
     x = np.stack([r.year.to_numpy(float), r.runningtime.to_numpy(float)], axis=1)
     x = (x - x.mean(0)) / x.std(0) + rng.normal(0, 0.3, x.shape)
-    base, other = x[:1500], x[1500:3500]
-    m = match_unique(base, other, rng)
-    assert len(np.unique(m)) == len(base) and m.min() >= 0 and m.max() < len(other)
-    matched = np.linalg.norm(base - other[m], axis=1).mean()
-    random = np.linalg.norm(base - other[rng.permutation(len(other))[:len(base)]], axis=1).mean()
+
+    def matched_and_random(base: np.ndarray, other: np.ndarray) -> tuple[float, float]:
+        """Mean distance of the matched pairs and of a random pairing, after checking the match is valid."""
+        m = match_unique(base, other, rng)
+        assert len(np.unique(m)) == len(base) and m.min() >= 0 and m.max() < len(other)
+        random = other[rng.permutation(len(other))[:len(base)]]
+        return np.linalg.norm(base - other[m], axis=1).mean(), np.linalg.norm(base - random, axis=1).mean()
+
+    matched, random = matched_and_random(x[:1500], x[1500:3500])
     assert matched < 0.5 * random
     # many cells and passes: 30,000 rows (resampled real movies, noised), a larger other version
     big = x[rng.integers(0, len(x), 70_000)] + rng.normal(0, 0.3, (70_000, 2))
-    base, other = big[:30_000], big[30_000:]
-    m = match_unique(base, other, rng)
-    assert len(np.unique(m)) == len(base) and m.min() >= 0 and m.max() < len(other)
-    matched = np.linalg.norm(base - other[m], axis=1).mean()
-    random = np.linalg.norm(base - other[rng.permutation(len(other))[:len(base)]], axis=1).mean()
+    matched, random = matched_and_random(big[:30_000], big[30_000:])
     assert matched < 0.2 * random
     pos = np.stack([rng.integers(0, 30, 600), rng.integers(0, 40, 600)], axis=1)
     fixed, keep = repair_unique(pos, [30, 40], rng)
