@@ -38,7 +38,7 @@ from tpch_bench import make_tpch  # noqa: E402
 
 from clavadb.adapters.duckdb import DuckDBAdapter  # noqa: E402
 from clavadb.adapters.postgres import PostgresAdapter  # noqa: E402
-from clavadb.workspace import qident  # noqa: E402
+from clavadb.sql import qident  # noqa: E402
 
 PSQL = os.environ.get("PSQL", "/usr/bin/psql")
 

@@ -36,7 +36,7 @@ from clavadb.generators import (
     words,
 )
 from clavadb.schema import Column, Schema, Table
-from clavadb.workspace import qident
+from clavadb.sql import qident
 
 ACTIONS = ("model", "key", "generate", "constant", "exclude", "keep")
 MODEL_KINDS = set(SUPPORTED_KINDS)  # what the encoder can model

@@ -12,10 +12,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-
-def qident(name: str) -> str:
-    """Quote an identifier for DuckDB / PostgreSQL ("a""b" style)."""
-    return '"' + name.replace('"', '""') + '"'
+from clavadb.sql import qident
 
 
 class Workspace:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from clavadb.schema import ForeignKey
-from clavadb.workspace import qident
+from clavadb.sql import qident
 
 
 def fk_positions(child: pd.DataFrame, parent: pd.DataFrame, fk: ForeignKey,

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from clavadb.schema import Table
-from clavadb.workspace import qident
+from clavadb.sql import qident
 
 from .stats import bin_codes, quantile_edges
 

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from clavadb.schema import ForeignKey, Schema
-from clavadb.workspace import qident
+from clavadb.sql import qident
 
 from . import privacy_metrics, stats
 from .columns import ColumnSpec, classify

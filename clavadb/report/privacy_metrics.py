@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
-from clavadb.workspace import qident
+from clavadb.sql import qident
 
 from .columns import ColumnSpec
 

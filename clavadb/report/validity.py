@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 import duckdb
 
 from clavadb.schema import Schema, Table
-from clavadb.workspace import qident
+from clavadb.sql import qident
 
 
 @dataclass

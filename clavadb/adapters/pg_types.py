@@ -52,7 +52,7 @@ import re
 import pyarrow as pa
 
 from clavadb.schema import Column, Schema
-from clavadb.workspace import qident
+from clavadb.sql import qident
 
 # pg_type.typname of a base type -> kind
 KIND_OF = {

@@ -20,7 +20,7 @@ from clavadb.schema import (
     Table,
     Unique,
 )
-from clavadb.workspace import qident
+from clavadb.sql import qident
 
 from .pg_types import KIND_OF, typmod_details
 

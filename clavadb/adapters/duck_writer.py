@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from clavadb.errors import ClavaError
 from clavadb.schema import DEFAULT_SCHEMAS, ForeignKey, Schema, Table
-from clavadb.workspace import qident
+from clavadb.sql import qident, qliteral
 
 from .base import WriteReport
 from .duck_checks import to_duckdb
@@ -44,10 +44,6 @@ def _seq_name(name: str) -> str:
     return last[1:-1].replace('""', '"') if last.startswith('"') else last
 
 
-def _sql_str(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
 @dataclass
 class TablePlan:
     table: Table
@@ -65,7 +61,7 @@ def _scratch(schema: Schema) -> duckdb.DuckDBPyConnection:
     """In-memory DuckDB holding the schema's enum types, for binding translated expressions."""
     con = duckdb.connect()
     for e in schema.enums.values():
-        con.execute(f"CREATE TYPE {qident(e.name)} AS ENUM ({', '.join(_sql_str(v) for v in e.values)})")
+        con.execute(f"CREATE TYPE {qident(e.name)} AS ENUM ({', '.join(qliteral(v) for v in e.values)})")
     return con
 
 
@@ -206,7 +202,7 @@ class Writer:
                     raise ClavaError(f"the destination has an enum type {e.name} with other labels",
                                      "drop it, or write with replace")
                 continue
-            con.execute(f"CREATE TYPE {qident(e.name)} AS ENUM ({', '.join(_sql_str(v) for v in e.values)})")
+            con.execute(f"CREATE TYPE {qident(e.name)} AS ENUM ({', '.join(qliteral(v) for v in e.values)})")
         for key in self.order:
             self.current = key
             self._write_table(self.plans[key])
@@ -303,7 +299,7 @@ class Writer:
                 parts.append(f"{d} GENERATED ALWAYS AS ({p.generated[c.name]})")
                 continue
             if c.name in p.sequences:
-                d += f" DEFAULT nextval({_sql_str(p.sequences[c.name])})"
+                d += f" DEFAULT nextval({qliteral(p.sequences[c.name])})"
             elif c.name in p.defaults:
                 d += f" DEFAULT ({p.defaults[c.name]})"
             if not c.nullable or m.not_null:

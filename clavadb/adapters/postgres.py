@@ -18,7 +18,7 @@ from psycopg import errors as pgerr
 
 from clavadb.errors import ClavaError, ConnectionFailed, ConstraintUnsatisfiable, DestinationNotEmpty
 from clavadb.schema import Column, Schema, Table
-from clavadb.workspace import qident
+from clavadb.sql import qident
 
 from . import pg_write as ddl
 from .base import BATCH_ROWS, Adapter, WriteReport

@@ -24,7 +24,7 @@ from clavadb.schema import (
     Table,
     Unique,
 )
-from clavadb.workspace import qident
+from clavadb.sql import qident
 
 from .duck_types import decimal_ps, duck_kind, element_type, length_check
 

@@ -54,7 +54,7 @@ import pyarrow as pa
 
 from clavadb.errors import ClavaError, ConnectionFailed, ConstraintUnsatisfiable, DestinationNotEmpty
 from clavadb.schema import Schema, Table
-from clavadb.workspace import qident
+from clavadb.sql import qident
 
 from .base import BATCH_ROWS, Adapter, WriteReport
 from .duck_catalog import introspect as _introspect

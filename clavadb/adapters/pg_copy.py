@@ -25,7 +25,7 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 
 from clavadb.schema import Column, Schema
-from clavadb.workspace import qident
+from clavadb.sql import qident
 
 from .pg_types import arrow_type
 

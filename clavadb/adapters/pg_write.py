@@ -8,7 +8,7 @@ definitions; a schema from another engine is rendered from Column.kind (see pg_t
 from __future__ import annotations
 
 from clavadb.schema import Column, ForeignKey, Schema, Table
-from clavadb.workspace import qident
+from clavadb.sql import qident, qliteral
 
 from .pg_types import qualified, render_type, simple_default
 
@@ -41,7 +41,7 @@ def type_ddl(schema: Schema, existing_types: set[str]) -> list[str]:
         name = f"{target_schema(e.schema)}.{e.name}"
         if name in existing_types:
             continue
-        labels = ", ".join("'" + v.replace("'", "''") + "'" for v in e.values)
+        labels = ", ".join(qliteral(v) for v in e.values)
         out.append(f"CREATE TYPE {_type_key_sql(key, e.schema)} AS ENUM ({labels})")
     if _same(schema):
         for key, d in schema.domains.items():
@@ -156,7 +156,7 @@ def sequence_sync(schema: Schema, t: Table) -> list[str]:
             seq = f"pg_get_serial_sequence('{tbl}', '{c.name.replace(chr(39), chr(39) * 2)}')"
         else:
             s = schema.sequences[c.sequence]
-            seq = "'" + _type_key_sql(c.sequence, s.schema).replace("'", "''") + "'"
+            seq = qliteral(_type_key_sql(c.sequence, s.schema))
         col = qident(c.name)
         out.append(
             f"SELECT setval({seq}, COALESCE(max({col}), (SELECT seqstart FROM pg_sequence "
