@@ -13,14 +13,13 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from clavadb.adapters.duck_checks import to_duckdb
 from clavadb.errors import ConstraintUnsatisfiable
-from clavadb.schema import Check, Column, Schema, Table
+from clavadb.schema import DATETIME_KINDS, NUMBER_KINDS, Check, Column, Schema, Table
+from clavadb.workspace import Workspace
 
 COUNTS = ("not_null_filled", "truncated", "rounded", "clipped", "unique_repaired", "check_repaired",
           "enum_repaired", "checks_unevaluated")
@@ -179,7 +178,7 @@ def _perturb(col: Column, vals: pd.Series, k: pd.Series) -> pd.Series:
             room = (col.max_length - suffix.str.len()).clip(lower=0)
             base = pd.Series([b[:r] for b, r in zip(base, room, strict=True)], index=vals.index)
         return base + suffix
-    if col.kind in ("int", "decimal", "float"):
+    if col.kind in NUMBER_KINDS:
         x = pd.to_numeric(vals, errors="coerce").astype(float)
         eps = 1.0 if col.kind == "int" else (
             10.0 ** -col.scale if col.scale is not None else np.maximum(np.abs(x) * 1e-6, 1e-6))
@@ -189,25 +188,26 @@ def _perturb(col: Column, vals: pd.Series, k: pd.Series) -> pd.Series:
         if vals.dtype == object and col.scale is not None:  # Decimal values stay Decimal
             return pd.Series([Decimal(f"{v:.{col.scale}f}") for v in out], index=vals.index, dtype=object)
         return out
-    if col.kind in ("date", "timestamp", "timestamptz"):
+    if col.kind in DATETIME_KINDS:
         ts = _timestamps(vals, col)
         out = ts + pd.to_timedelta(k, unit="D" if col.kind == "date" else "s")
         return out.dt.date if col.kind == "date" and not pd.api.types.is_datetime64_any_dtype(vals.dtype) else out
     raise TypeError(col.kind)
 
 
-def _unique(table: Table, frame: pd.DataFrame, key_cols: set[str], report: EnforceReport) -> pd.DataFrame:
+def _unique(table: Table, frame: pd.DataFrame, key_cols: set[str], report: EnforceReport, ws: Workspace,
+            dialect: str) -> pd.DataFrame:
     for u in table.uniques:
         cols = u.columns
         if not all(c in frame for c in cols) or set(cols) <= key_cols or set(cols) == set(table.primary_key):
             continue
         # the column to change: a number or a time moves a value slightly; a text gets a suffix
         candidates = [table.column(c) for c in cols if c not in key_cols]
-        target = next((c for kinds in (("int", "decimal", "float"), ("date", "timestamp", "timestamptz"), ("text",))
+        target = next((c for kinds in (NUMBER_KINDS, DATETIME_KINDS, ("text",))
                        for c in candidates if c.kind in kinds), None)
         scope = frame[cols].notna().all(axis=1).to_numpy()
         if u.predicate:
-            scope &= _eval_sql(frame, u.predicate)
+            scope &= ws.rows_where(frame, u.predicate, dialect)
         changed = np.zeros(len(frame), dtype=bool)
         for r in range(UNIQUE_ROUNDS):
             # rows not changed yet come first: a changed value that hits another row is changed again,
@@ -243,36 +243,6 @@ def _unique(table: Table, frame: pd.DataFrame, key_cols: set[str], report: Enfor
 
 
 # -- CHECK ------------------------------------------------------------------------------------------
-
-def _eval_sql(frame: pd.DataFrame, expression: str) -> np.ndarray:
-    """Rows where a boolean SQL expression is TRUE, evaluated by DuckDB over the frame."""
-    con = duckdb.connect()
-    try:
-        con.register("__t", frame)
-        res = con.execute(f"SELECT coalesce(({expression}), false) AS ok FROM __t").fetchnumpy()["ok"]
-    finally:
-        con.close()
-    return np.asarray(res, dtype=bool)
-
-
-def duckdb_checks(table: Table, data: pa.Table, engine: str = "duckdb") -> dict[str, np.ndarray]:
-    """Failing-row masks of the table's CHECKs (written in `engine`'s dialect), evaluated in process; a CHECK
-    fails only when FALSE. A check DuckDB cannot evaluate is left out of the answer."""
-    out: dict[str, np.ndarray] = {}
-    con = duckdb.connect()
-    try:
-        con.register("__t", data)
-        for ch in table.checks:
-            expr = to_duckdb(ch.expression, engine)
-            try:
-                res = con.execute(f"SELECT coalesce(NOT ({expr}), false) AS bad FROM __t").fetchnumpy()
-            except duckdb.Error:
-                continue
-            out[ch.name] = np.asarray(res["bad"], dtype=bool)
-    finally:
-        con.close()
-    return out
-
 
 def check_columns(table: Table, check: Check) -> list[str]:
     """Columns a CHECK mentions: declared, else found in its expression."""
@@ -330,9 +300,17 @@ def _checks(table: Table, frame: pd.DataFrame, check_eval: CheckEval, protected:
 
 def enforce(schema: Schema, frames: dict[str, pd.DataFrame], stats: Mapping, seed: int,
             check_eval: CheckEval | None = None) -> tuple[dict[str, pd.DataFrame], EnforceReport]:
-    """Repair every table's rows so the declared constraints hold; `stats` is privacy.column_stats' output."""
+    """Repair every table's rows so the declared constraints hold; `stats` is privacy.column_stats' output.
+    CHECKs are judged by `check_eval` (the destination adapter's evaluate_checks), by default in the
+    workspace; partial UNIQUE predicates always in the workspace."""
+    with Workspace() as ws:
+        evaluate = check_eval or (lambda t, data: ws.evaluate_checks(t, data, schema).failing)
+        return _enforce(schema, frames, stats, seed, evaluate, ws)
+
+
+def _enforce(schema: Schema, frames: dict[str, pd.DataFrame], stats: Mapping, seed: int, evaluate: CheckEval,
+             ws: Workspace) -> tuple[dict[str, pd.DataFrame], EnforceReport]:
     report = EnforceReport()
-    evaluate = check_eval or (lambda t, data: duckdb_checks(t, data, schema.engine))
     out = dict(frames)
     for key, table in schema.tables.items():
         if key not in out:
@@ -349,11 +327,11 @@ def enforce(schema: Schema, frames: dict[str, pd.DataFrame], stats: Mapping, see
             if col.kind == "enum":
                 s, n = _enum(schema, col, s, rng)
                 report.add(key, "enum_repaired", n)
-            if col.kind in ("int", "decimal", "float") and col.name not in key_cols:
+            if col.kind in NUMBER_KINDS and col.name not in key_cols:
                 s, r, c = _numbers(col, s, st, col.name in key_cols)
                 report.add(key, "rounded", r)
                 report.add(key, "clipped", c)
-            if col.kind in ("date", "timestamp", "timestamptz") and col.name not in key_cols:
+            if col.kind in DATETIME_KINDS and col.name not in key_cols:
                 s, n = _temporal(col, s, st)
                 report.add(key, "clipped", n)
             if not col.nullable and col.name not in table.primary_key:  # key values are keys.py's
@@ -364,7 +342,7 @@ def enforce(schema: Schema, frames: dict[str, pd.DataFrame], stats: Mapping, see
                 report.add(key, "truncated", n)
             if s is not frame[col.name]:
                 frame = frame.assign(**{col.name: s})
-        frame = _unique(table, frame, key_cols, report)
+        frame = _unique(table, frame, key_cols, report, ws, schema.engine)
         single_unique = {u.columns[0] for u in table.uniques if len(u.columns) == 1}
         frame = _checks(table, frame, evaluate, set(table.primary_key) | single_unique, rng, report)
         out[key] = frame

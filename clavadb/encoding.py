@@ -55,14 +55,11 @@ import pandas as pd
 import pyarrow as pa
 from scipy.special import ndtr, ndtri
 
-from .schema import Column
+from .schema import LABEL_KINDS, NUMBER_KINDS, TEMPORAL_KINDS, Column
 
 RARE = "__rare__"  # the value inverse_transform emits for merged rare categories (the pipeline replaces it)
 
-NUMERIC_KINDS = ("int", "float", "decimal")
-TEMPORAL_KINDS = ("date", "timestamp", "timestamptz", "time")
-LABEL_KINDS = ("text", "enum")
-SUPPORTED_KINDS = (*NUMERIC_KINDS, *TEMPORAL_KINDS, *LABEL_KINDS, "bool")
+SUPPORTED_KINDS = (*NUMBER_KINDS, *TEMPORAL_KINDS, *LABEL_KINDS, "bool")  # the kinds with a codec
 
 ORDINAL_MAX = 20  # numbers/temporals with at most this many distinct values are coded as categories
 N_QUANTILES = 1000
@@ -104,7 +101,7 @@ def _arrow_ticks(s: pd.Series, kind: str) -> np.ndarray | None:
 def _to_ticks(s: pd.Series, col: Column, res: int = 1, scale: int | None = None) -> np.ndarray:
     """A number per row in the column's natural unit (days, microseconds / res, 10**-scale), NaN for NULL."""
     kind = col.kind
-    if kind in NUMERIC_KINDS or kind == "bool":
+    if kind in NUMBER_KINDS or kind == "bool":
         v = pd.to_numeric(s, errors="coerce").astype("float64").to_numpy(na_value=np.nan)
         return np.round(v * 10.0**scale) if scale is not None and kind != "bool" else v
     out = _arrow_ticks(s, kind) if s.dtype == object else None

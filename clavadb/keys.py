@@ -15,10 +15,9 @@ import pandas as pd
 
 from clavadb.errors import ClavaError, ConstraintUnsatisfiable
 from clavadb.generators import hash_buckets, stable_salt, uuid_strings
-from clavadb.schema import Column, ForeignKey, Schema, Table
+from clavadb.schema import DATETIME_KINDS, NUMBER_KINDS, Column, ForeignKey, Schema, Table
 
 FK_PREFIX = "__fk__"
-INT_KINDS = {"int", "decimal", "float"}
 _CLASS_RANGES = ((65, 26), (97, 26), (48, 10))  # upper, lower, digit (codepoint start, size); 4th: other
 _MIN_PER_BUCKET = 64  # hash buckets of real text keys hold at least this many possible keys each
 
@@ -74,12 +73,12 @@ def key_shape_stats(schema: Schema, tables: Mapping[str, pd.DataFrame]) -> dict:
         for c in _generated_keys(schema, table):
             col = table.column(c)
             s = frame[c] if frame is not None and c in frame else pd.Series([], dtype=object)
-            if col.kind in INT_KINDS:
+            if col.kind in NUMBER_KINDS:
                 x = pd.to_numeric(s, errors="coerce").dropna()
                 st: dict[str, Any] = {"kind": "int", "min": int(x.min()) if len(x) else 1}
             elif col.kind == "text":
                 st = _text_shape(s, col)
-            elif col.kind in ("date", "timestamp", "timestamptz"):
+            elif col.kind in DATETIME_KINDS:
                 x = pd.to_datetime(s, errors="coerce").dropna()
                 st = {"kind": col.kind, "min": x.min().isoformat() if len(x) else "2000-01-01"}
             else:
@@ -140,7 +139,7 @@ def _new_keys(table: Table, col: Column, frame: pd.DataFrame, group_cols: list[s
               rng: np.random.Generator) -> pd.Series:
     n = len(frame)
     where = f"{table.key}.{col.name}"
-    if col.kind in INT_KINDS:
+    if col.kind in NUMBER_KINDS:
         start = int(st.get("min", 1))
         if group_cols:  # part of a composite key: numbered within each parent's group
             return (frame.groupby(group_cols, dropna=False, sort=False).cumcount() + start).astype(np.int64)
@@ -149,7 +148,7 @@ def _new_keys(table: Table, col: Column, frame: pd.DataFrame, group_cols: list[s
         return pd.Series(uuid_strings(n, rng), index=frame.index, dtype=object)
     if col.kind == "text":
         return pd.Series(_text_keys(n, st, col, rng, where), index=frame.index, dtype=object)
-    if col.kind in ("date", "timestamp", "timestamptz"):
+    if col.kind in DATETIME_KINDS:
         start = pd.Timestamp(st.get("min", "2000-01-01"))
         unit = "D" if col.kind == "date" else "s"
         return pd.Series(start + pd.to_timedelta(np.arange(n), unit=unit), index=frame.index)

@@ -101,31 +101,25 @@ def _references(schema: Schema, child: str, parent: str) -> bool:
 
 # -- reading ---------------------------------------------------------------------------------------
 
-def to_frame(table: pa.Table) -> pd.DataFrame:
-    """Arrow -> pandas the way the codecs expect: decimals as floats, integers and booleans nullable."""
-    cols = []
-    for f in table.schema:
-        col = table.column(f.name)
-        if pa.types.is_decimal(f.type):
-            col = col.cast(pa.float64())
-        cols.append(col)
-    table = pa.Table.from_arrays(cols, names=table.column_names)
-    mapping = {
-        pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
-        pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
-        pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype(),
-    }
-    return table.to_pandas(types_mapper=mapping.get)
-
-
 @dataclass
 class Source:
+    """The tables read from a source: `frames` (pandas, what the model fits) are also registered in
+    `workspace` under their table keys, so SQL over the source runs on the same memory, not a copy."""
+
     schema: Schema
     frames: dict[str, pd.DataFrame]
     notes: list[str]
+    workspace: Workspace | None = None
+
+    def close(self) -> None:
+        if self.workspace is not None:
+            self.workspace.close()
 
 
 def read_source(dsn: str, opts: Options, progress: Progress = _noop) -> Source:
+    """Introspect the source, choose the tables, and read each one: its Arrow batches stream into the
+    workspace (so every adapter's types come out as the workspace's one representation), the table
+    becomes the model's frame, and the frame takes the table's place in the workspace (held once)."""
     from clavadb.adapters import open_adapter
 
     with open_adapter(dsn, read_only=True) as src:
@@ -141,12 +135,12 @@ def read_source(dsn: str, opts: Options, progress: Progress = _noop) -> Source:
         n = len(schema.tables)
         for i, (key, table) in enumerate(schema.tables.items()):
             progress("read", key, i / n)
-            # Through the DuckDB workspace: batches stream in, SQL statistics run there.
             ws.load(key, src.read_batches(table), schema=src.empty_arrow(table).schema)
-            frames[key] = to_frame(ws.arrow(key))
+            frames[key] = ws.frame(key)
+            ws.drop(key)
+            ws.register(key, frames[key])
         progress("read", "", 1.0)
-        ws.close()
-    return Source(schema, frames, notes)
+    return Source(schema, frames, notes, ws)
 
 
 # -- training --------------------------------------------------------------------------------------

@@ -15,10 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import duckdb
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from clavadb.encoding import RARE, SUPPORTED_KINDS
 from clavadb.generators import (
@@ -35,13 +33,10 @@ from clavadb.generators import (
     weights,
     words,
 )
-from clavadb.schema import Column, Schema, Table
-from clavadb.sql import qident
+from clavadb.schema import DATETIME_KINDS, NUMBER_KINDS, Column, Schema, Table
 
 ACTIONS = ("model", "key", "generate", "constant", "exclude", "keep")
 MODEL_KINDS = set(SUPPORTED_KINDS)  # what the encoder can model
-NUMERIC_KINDS = {"int", "float", "decimal"}
-TEMPORAL_KINDS = {"date", "timestamp", "timestamptz"}
 MIN_STORED = 5  # a categorical value is stored in the statistics only when seen at least this often
 NAMES_KEY = "__names__"  # table-level entry of column_stats: the real person names, as coarse hash buckets
 NAME_BITS = 13  # ~690k generated first x last names / 2**13 buckets: each bucket stands for ~80 names
@@ -224,6 +219,23 @@ def plan_columns(schema: Schema, samples: Mapping[str, pd.DataFrame],
     return plans
 
 
+# Plan reasons that mean "the detector found personal data or free text here" (not a config exclusion, a
+# type without codec, or a key): the columns a copy must not share values of with the real data.
+PERSONAL_REASONS = ("personal data by name", "personal data by values", "personal data by config", "free text")
+
+
+def personal_columns(schema: Schema, samples: Mapping[str, pd.DataFrame],
+                     config: Mapping | None = None) -> dict[str, list[str]]:
+    """Per table key, the columns of personal data or free text, by the same detector that plans a clone
+    (plan_columns): what a report audits a copy for. `samples`: some real rows per table (a few thousand
+    are enough; values are looked at only where names are inconclusive)."""
+    out: dict[str, list[str]] = {}
+    for p in plan_columns(schema, samples, config):
+        if p.reason in PERSONAL_REASONS:
+            out.setdefault(p.table, []).append(p.column)
+    return out
+
+
 # -- statistics -------------------------------------------------------------------------------------
 
 
@@ -285,11 +297,11 @@ def _column_stat(col: Column, plan: ColumnPlan, s: pd.Series) -> dict[str, Any]:
             lengths = nn.map(len)
             st.update(len_min=int(lengths.min()), len_max=int(lengths.max()))
     elif plan.action in ("model", "keep") and len(nn):
-        if col.kind in NUMERIC_KINDS:
+        if col.kind in NUMBER_KINDS:
             x = pd.to_numeric(nn, errors="coerce").dropna()
             if len(x):
                 st.update(min=_jsonable(x.min()), max=_jsonable(x.max()))
-        elif col.kind in TEMPORAL_KINDS:
+        elif col.kind in DATETIME_KINDS:
             x = pd.to_datetime(nn, errors="coerce", utc=col.kind == "timestamptz").dropna()
             if len(x):
                 st.update(min=x.min().isoformat(), max=x.max().isoformat())
@@ -443,30 +455,3 @@ def _avoid_real_names(frame: pd.DataFrame, groups: list[Mapping], gens: Mapping,
                 new = generate(gens.get((table, c)) or "full_name", m, rng, Column(c, "text", "text"), {})
                 frame.loc[hit, c] = new
     return frame
-
-
-# -- copies of real rows ----------------------------------------------------------------------------
-
-def real_row_matches(real: pd.DataFrame, synth: pd.DataFrame, columns: list[str]) -> np.ndarray:
-    """Bool mask of synthetic rows equal (NULL equal to NULL) to some real row on `columns`."""
-    if not columns or synth.empty or real.empty:
-        return np.zeros(len(synth), dtype=bool)
-    con = duckdb.connect()
-    try:
-        con.register("r", _arrow_or_frame(real[columns]))
-        con.register("s", _arrow_or_frame(synth[columns].assign(__row=np.arange(len(synth)))))
-        on = " AND ".join(f"s.{qident(c)} IS NOT DISTINCT FROM r.{qident(c)}" for c in columns)
-        rows = con.execute(f"SELECT s.__row FROM s SEMI JOIN r ON {on}").fetchnumpy()["__row"]
-    finally:
-        con.close()
-    mask = np.zeros(len(synth), dtype=bool)
-    mask[np.asarray(rows, dtype=np.int64)] = True
-    return mask
-
-
-def _arrow_or_frame(frame: pd.DataFrame) -> pa.Table | pd.DataFrame:
-    """Arrow where the columns convert: DuckDB's scan of pandas object columns (Decimal, str) is slower."""
-    try:
-        return pa.Table.from_pandas(frame, preserve_index=False)
-    except (pa.ArrowException, TypeError, ValueError):
-        return frame

@@ -7,10 +7,13 @@ Plain dataclasses with a JSON round-trip so a trained model file can carry the s
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import networkx as nx
+
+from clavadb.sql import qident
 
 # Logical column kinds, independent of the engine. The exact engine type stays in Column.type.
 KINDS = (
@@ -31,6 +34,12 @@ KINDS = (
     "array",
     "other",
 )
+# Groups of kinds, one definition each (what a module does with a column depends on its group):
+NUMBER_KINDS = ("int", "float", "decimal")  # hold a number: quantile codec, numeric range, integer-like keys
+DATETIME_KINDS = ("date", "timestamp", "timestamptz")  # a point in time: ranges kept as ISO text, clipped
+TEMPORAL_KINDS = (*DATETIME_KINDS, "time")  # time-like kinds the encoder codes as ticks
+ORDERED_KINDS = (*NUMBER_KINDS, *TEMPORAL_KINDS, "interval")  # compared as numbers (ranges, KS, correlation)
+LABEL_KINDS = ("text", "enum")  # categories by their label
 
 
 @dataclass
@@ -314,3 +323,17 @@ class FKGraph:
 
     def descendants(self, table: str) -> set[str]:
         return nx.descendants(self.g, table)
+
+
+def check_expressions(schema: Schema | None, table: Table) -> list[tuple[str, str]]:
+    """The CHECKs rows of `table` must pass, as (name, boolean SQL in `schema.engine`'s dialect): the
+    table's own, then those of the domains its columns are declared with, named "<column>.<check>" and
+    with VALUE replaced by the column (a domain CHECK constrains that column). Without a schema the
+    domains are unknown: only the table's own."""
+    out = [(c.name, c.expression) for c in table.checks]
+    for col in table.columns:
+        dom = schema.domains.get(col.domain) if schema is not None and col.domain else None
+        for chk in dom.checks if dom else []:
+            out.append((f"{col.name}.{chk.name}",
+                        re.sub(r"\bVALUE\b", qident(col.name), chk.expression, flags=re.IGNORECASE)))
+    return out

@@ -1,61 +1,211 @@
-"""The workspace: an in-process DuckDB database holding the working copy of the source tables.
+"""The workspace: the one in-process DuckDB of a run, and the only core module that imports duckdb.
 
-Joins (child with augmented parent), group sizes and per-column statistics run here as SQL,
-not as Python loops. Tables are stored under their Table.key, quoted.
+The source's tables are registered here under their Table.key, and every join, group size, statistic
+and CHECK evaluation of the core runs here as SQL, over DuckDB tables (`load`, streamed from Arrow
+batches) or over frames the run already holds (`register`, no copy). SQL errors come out as QueryError,
+so callers need not know the engine.
+
+    with Workspace() as ws:
+        ws.register("t", frame)
+        ws.query_df('SELECT a, count(*) AS n FROM "t" GROUP BY a')
+        ws.evaluate_checks(table, arrow_rows, schema).failing   # {check name: failing-row mask}
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import count
+from typing import Any
 
 import duckdb
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from clavadb.sql import qident
+from clavadb.dialect import to_duckdb
+from clavadb.schema import Schema, Table, check_expressions
+from clavadb.sql import qident, qliteral
+
+Data = pa.Table | pd.DataFrame
+
+# Arrow -> pandas as the codecs expect: integers and booleans nullable (NULL stays NULL, not NaN / object)
+_NULLABLE = {
+    pa.int8(): pd.Int8Dtype(), pa.int16(): pd.Int16Dtype(), pa.int32(): pd.Int32Dtype(),
+    pa.int64(): pd.Int64Dtype(), pa.uint8(): pd.UInt8Dtype(), pa.uint16(): pd.UInt16Dtype(),
+    pa.uint32(): pd.UInt32Dtype(), pa.uint64(): pd.UInt64Dtype(), pa.bool_(): pd.BooleanDtype(),
+}
+_ROW = "__clava_rn"  # row-number column added to rows under evaluation
+
+
+class QueryError(Exception):
+    """SQL the workspace could not run: it does not bind (unknown function, column, type) or fails."""
+
+
+@dataclass
+class CheckResult:
+    """CHECK evaluation of some rows: a failing-row mask per evaluated check, and the checks left out."""
+
+    failing: dict[str, np.ndarray] = field(default_factory=dict)  # name -> bool mask, True = row fails
+    unevaluable: list[str] = field(default_factory=list)  # "table.check: expression" the workspace cannot run
+
+
+def to_frame(table: pa.Table) -> pd.DataFrame:
+    """Arrow -> pandas the way the codecs expect: decimals as floats, integers and booleans nullable."""
+    cols = [table.column(f.name).cast(pa.float64()) if pa.types.is_decimal(f.type) else table.column(f.name)
+            for f in table.schema]
+    return pa.Table.from_arrays(cols, names=table.column_names).to_pandas(types_mapper=_NULLABLE.get)
 
 
 class Workspace:
-    def __init__(self, path: str | None = None, threads: int | None = None):
-        self.con = duckdb.connect(path or ":memory:")
+    """An in-memory DuckDB database; `threads` caps the threads its queries use (default: DuckDB's)."""
+
+    def __init__(self, threads: int | None = None):
+        self.con = duckdb.connect(":memory:")
         if threads:
             self.con.execute(f"SET threads = {int(threads)}")
+        self._enums: dict[str, list[str]] = {}
+        self._names = count()
 
-    def load(self, name: str, data: pa.Table | pd.DataFrame | Iterable[pa.RecordBatch], schema: pa.Schema | None = None) -> int:
-        """Create or replace table `name` from Arrow / pandas / a stream of record batches; returns rows."""
+    def __enter__(self) -> Workspace:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- tables -----------------------------------------------------------------------------------
+    def load(self, name: str, data: Data | Iterable[pa.RecordBatch], schema: pa.Schema | None = None) -> int:
+        """Create or replace table `name` from Arrow, pandas, or a stream of record batches (given the
+        stream's `schema`, an empty stream makes an empty table); returns its row count."""
         if isinstance(data, pd.DataFrame):
             data = pa.Table.from_pandas(data, preserve_index=False)
         if not isinstance(data, pa.Table):
             batches: Iterator[pa.RecordBatch] = iter(data)
-            reader = pa.RecordBatchReader.from_batches(schema, batches) if schema is not None else None
-            if reader is None:
+            if schema is None:
                 first = next(batches, None)
                 if first is None:
-                    raise ValueError(f"no schema for empty stream of {name}")
-                reader = pa.RecordBatchReader.from_batches(first.schema, _chain(first, batches))
-            data = reader
-        self.con.register("__clava_in", data)
-        try:
-            self.con.execute(f"CREATE OR REPLACE TABLE {qident(name)} AS SELECT * FROM __clava_in")
-        finally:
-            self.con.unregister("__clava_in")
+                    raise ValueError(f"no schema for the empty stream of {name}")
+                schema, batches = first.schema, _chain(first, batches)
+            data = pa.RecordBatchReader.from_batches(schema, batches)
+        with self.registered(data) as view:
+            self._run(f"CREATE OR REPLACE TABLE {qident(name)} AS SELECT * FROM {view}")
         return self.count(name)
 
-    def count(self, name: str) -> int:
-        return self.con.execute(f"SELECT count(*) FROM {qident(name)}").fetchone()[0]
+    def register(self, name: str, data: Data) -> None:
+        """Make a frame or Arrow table queryable as `name` without copying it (a view over its memory)."""
+        self.con.register(name, data)
 
-    def df(self, name: str, columns: list[str] | None = None) -> pd.DataFrame:
-        cols = ", ".join(qident(c) for c in columns) if columns else "*"
-        return self.con.execute(f"SELECT {cols} FROM {qident(name)}").df()
+    def unregister(self, name: str) -> None:
+        self.con.unregister(name)
+
+    @contextmanager
+    def registered(self, data: Data | pa.RecordBatchReader) -> Iterator[str]:
+        """`data` registered under a fresh name (already quoted) for the block's queries."""
+        name = f"__clava_{next(self._names)}"
+        self.con.register(name, data)
+        try:
+            yield qident(name)
+        finally:
+            self.con.unregister(name)
+
+    def drop(self, name: str) -> None:
+        self._run(f"DROP TABLE IF EXISTS {qident(name)}")
+
+    def count(self, name: str) -> int:
+        return int(self.scalar(f"SELECT count(*) FROM {qident(name)}"))
+
+    def columns(self, relation: str) -> list[str]:
+        """Column names of a table, view or registered frame (`relation` is SQL: quote a name)."""
+        return [d[0] for d in self._run(f"SELECT * FROM {relation} LIMIT 0").description]
 
     def arrow(self, name: str) -> pa.Table:
-        return self.con.execute(f"SELECT * FROM {qident(name)}").to_arrow_table()
+        return self.query(f"SELECT * FROM {qident(name)}")
 
-    def sql(self, query: str, params: list | None = None) -> pd.DataFrame:
-        return self.con.execute(query, params or []).df()
+    def frame(self, name: str) -> pd.DataFrame:
+        """Table `name` as pandas, in the types the codecs expect (see to_frame)."""
+        return to_frame(self.arrow(name))
 
-    def tables(self) -> list[str]:
-        return [r[0] for r in self.con.execute("SELECT table_name FROM duckdb_tables()").fetchall()]
+    # -- queries ----------------------------------------------------------------------------------
+    def query(self, sql: str, params: list | None = None) -> pa.Table:
+        return self._run(sql, params).to_arrow_table()
+
+    def query_df(self, sql: str, params: list | None = None) -> pd.DataFrame:
+        return self._run(sql, params).df()
+
+    def query_numpy(self, sql: str, params: list | None = None) -> dict[str, np.ndarray]:
+        return self._run(sql, params).fetchnumpy()
+
+    def scalar(self, sql: str, params: list | None = None) -> Any:
+        row = self._run(sql, params).fetchone()
+        return None if row is None else row[0]
+
+    def binds(self, sql: str) -> bool:
+        """Whether a query binds and runs here (an expression of another dialect may not)."""
+        try:
+            self._run(sql)
+            return True
+        except QueryError:
+            return False
+
+    def _run(self, sql: str, params: list | None = None) -> duckdb.DuckDBPyConnection:
+        try:
+            return self.con.execute(sql, params or [])
+        except duckdb.Error as e:
+            raise QueryError(str(e)) from None
+
+    # -- constraints ------------------------------------------------------------------------------
+    def rows_where(self, data: Data, expression: str, dialect: str = "duckdb") -> np.ndarray:
+        """Mask of the rows of `data` for which a boolean SQL expression (of `dialect`) is TRUE."""
+        with self.registered(data) as view:
+            ok = self.query_numpy(f"SELECT coalesce(({to_duckdb(expression, dialect)}), false) AS ok FROM {view}")
+        return np.asarray(ok["ok"], dtype=bool)
+
+    def evaluate_checks(self, table: Table, data: pa.Table, schema: Schema | None = None, *,
+                        columns_sql: Mapping[str, str] | None = None) -> CheckResult:
+        """Which rows of `data` fail each CHECK of `table` and of its columns' domains (see
+        schema.check_expressions for the names); NULL passes, as in SQL. The expressions are in
+        `schema.engine`'s dialect, translated to DuckDB's; without a schema, one that does not bind as
+        DuckDB SQL is retried as PostgreSQL's. A check that still does not run here (a function DuckDB
+        lacks, a column missing from `data`) is listed in `unevaluable`, not guessed.
+
+        columns_sql: per column of `table`, the SQL reading it from `data` in its declared type (e.g.
+        TRY_CAST("d" AS DATE), or a typed NULL for a missing column); by default `data` as it is."""
+        dialect = schema.engine if schema is not None else "duckdb"
+        self._create_enums(schema)
+        out = CheckResult()
+        stage = qident(f"__clava_stage_{next(self._names)}")
+        rows = data.append_column(_ROW, pa.array(np.arange(data.num_rows, dtype=np.int64)))
+        with self.registered(rows) as view:
+            sel = (", ".join(f"{sql} AS {qident(c)}" for c, sql in columns_sql.items())
+                   if columns_sql is not None else "* EXCLUDE (" + qident(_ROW) + ")")
+            self._run(f"CREATE TEMP TABLE {stage} AS SELECT {qident(_ROW)}, {sel} FROM {view}")
+        try:
+            for name, raw in check_expressions(schema, table):
+                expr = to_duckdb(raw, dialect)
+                if schema is None and not self.binds(f"SELECT ({expr}) FROM {stage} LIMIT 0"):
+                    expr = to_duckdb(raw, "postgresql")
+                try:
+                    bad = self.query_numpy(f"SELECT {qident(_ROW)} FROM {stage} WHERE NOT ({expr})")[_ROW]
+                except QueryError:
+                    out.unevaluable.append(f"{table.key}.{name}: {raw}")
+                    continue
+                mask = np.zeros(data.num_rows, dtype=bool)
+                mask[np.asarray(bad, dtype=np.int64)] = True
+                out.failing[name] = mask
+        finally:
+            self._run(f"DROP TABLE {stage}")
+        return out
+
+    def _create_enums(self, schema: Schema | None) -> None:
+        """The schema's enum types, so expressions casting to them (`'x'::mood`) bind."""
+        for e in (schema.enums.values() if schema is not None else ()):
+            if self._enums.get(e.name) == e.values:
+                continue
+            if e.name in self._enums:
+                self._run(f"DROP TYPE {qident(e.name)}")
+            self._run(f"CREATE TYPE {qident(e.name)} AS ENUM ({', '.join(qliteral(v) for v in e.values)})")
+            self._enums[e.name] = list(e.values)
 
     def close(self) -> None:
         self.con.close()

@@ -354,7 +354,6 @@ def test_evaluate_checks_planted_violations():
     data = pa.table(cols, schema=data.schema)
     with DuckDBAdapter(":memory:", read_only=False) as a:
         masks = a.evaluate_checks(dept, data, s)
-        assert a.unevaluable_checks and "dept_weird" in a.unevaluable_checks[0]
         # without the schema, the PostgreSQL regex CHECK is recognised by its syntax (domains are unknown)
         bare = a.evaluate_checks(dept, data)
     assert set(bare) == {"dept_code_check"} and bare["dept_code_check"].tolist() == [False, True, False]

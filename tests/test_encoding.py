@@ -84,7 +84,7 @@ def chinook(pg_dataset) -> tuple[list[Column], pd.DataFrame, pd.DataFrame]:
     objects = pd.DataFrame(rows, columns=names, dtype=object)
     ws = Workspace()
     ws.load("lines", objects)
-    typed = ws.df("lines")
+    typed = ws.query_df('SELECT * FROM "lines"')
     ws.close()
     return columns, objects, typed
 

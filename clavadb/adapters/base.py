@@ -1,4 +1,10 @@
-"""The adapter contract: one class per engine, the only code that imports a database driver."""
+"""The adapter contract: one class per engine, the only code that imports a database driver.
+
+It declares everything the core calls on an adapter: introspect, read_batches / read_table / empty_arrow
+(reading a source), write (a destination), evaluate_checks (CHECKs judged as the destination would),
+close. Adapters may use the core (schema, sql, dialect, workspace); the core imports no adapter module
+but this package's open_adapter.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +12,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
+import numpy as np
 import pyarrow as pa
 
 from clavadb.schema import Schema, Table
+from clavadb.workspace import Workspace
 
 BATCH_ROWS = 65_536
 
@@ -55,6 +63,15 @@ class Adapter(ABC):
         -> indexes -> sequences and identities set past the largest key.
         Refuses (DestinationNotEmpty) when any mirrored table exists, unless replace=True, which drops and
         recreates only those tables. On any error or interrupt the destination is left as it was."""
+
+    def evaluate_checks(self, table: Table, data: pa.Table, schema: Schema | None = None) -> dict[str, np.ndarray]:
+        """Per CHECK of `table` and of its columns' domains (a domain's named "<column>.<check>"), the mask
+        of the rows of `data` that fail it, judged as this engine would; NULL passes, as in SQL. `schema`
+        gives the dialect of the expressions and the domains. A check the engine cannot evaluate is left
+        out of the answer. The default evaluates in an in-process workspace, on `data` as it is; an engine
+        with its own semantics or types overrides it."""
+        with Workspace() as ws:
+            return ws.evaluate_checks(table, data, schema).failing
 
     @abstractmethod
     def close(self) -> None: ...

@@ -12,15 +12,14 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
 import duckdb
-import numpy as np
 import pyarrow as pa
 
+from clavadb.dialect import to_duckdb
 from clavadb.errors import ClavaError
 from clavadb.schema import DEFAULT_SCHEMAS, ForeignKey, Schema, Table
 from clavadb.sql import qident, qliteral
 
 from .base import WriteReport
-from .duck_checks import to_duckdb
 from .duck_types import Mapped, cast_expr, map_column
 
 _NEXTVAL = re.compile(r"nextval\(\s*'([^']+)'", re.I)
@@ -361,51 +360,3 @@ class Writer:
 def _name_in_dest(t: Table) -> str:
     s = _dest_schema(t)
     return t.name if s == "main" else f"{s}.{t.name}"
-
-
-def evaluate_checks(table: Table, data: pa.Table, schema: Schema | None) -> tuple[dict[str, np.ndarray], list[str]]:
-    """Masks of rows failing each CHECK (see DuckDBAdapter.evaluate_checks), and the checks not evaluable.
-
-    The rows are staged in a temp table of a private in-memory DuckDB that is closed afterwards, so
-    nothing reaches any database, and a check that fails to bind aborts no transaction."""
-    # Without a schema the dialect is unknown: a check that does not bind as DuckDB SQL is retried as
-    # PostgreSQL's (translated), the other engine a schema can come from.
-    retry_pg = schema is None
-    dialect = schema.engine if schema else "duckdb"
-    # types are then mapped from the column kinds, which works for either engine's type names
-    schema = schema or Schema(engine="postgresql", tables={table.key: table})
-    con = _scratch(schema)
-    masks: dict[str, np.ndarray] = {}
-    skipped: list[str] = []
-    try:
-        cols = [map_column(table.key, c, schema) for c in table.columns]
-        present = set(data.column_names)
-        exprs: list[tuple[str, str]] = [(c.name, c.expression) for c in table.checks]
-        for c in table.columns:
-            dom = schema.domains.get(c.domain) if c.domain else None
-            for chk in dom.checks if dom else []:
-                exprs.append((f"{c.name}.{chk.name}", re.sub(r"\bVALUE\b", qident(c.name), chk.expression, flags=re.I)))
-        rn = pa.array(np.arange(data.num_rows, dtype=np.int64))
-        con.register(_SRC, data.append_column("__rn", rn))
-        sel = ", ".join(
-            f"{cast_expr(c.name, data.schema.field(c.name).type, m.type, lenient=True)} AS {qident(c.name)}"
-            if c.name in present
-            else f"CAST(NULL AS {m.type}) AS {qident(c.name)}"
-            for c, m in zip(table.columns, cols, strict=True)
-        )
-        con.execute(f"CREATE TEMP TABLE {_STAGE} AS SELECT __rn, {sel} FROM {_SRC}")
-        for name, raw in exprs:
-            expr = to_duckdb(raw, dialect)
-            if retry_pg and not _binds(con, f"SELECT ({expr}) FROM {_STAGE} LIMIT 0"):
-                expr = to_duckdb(raw, "postgresql")
-            try:
-                bad = con.execute(f"SELECT __rn FROM {_STAGE} WHERE NOT ({expr})").fetchnumpy()["__rn"]
-            except duckdb.Error:
-                skipped.append(f"{table.key}.{name}: {raw}")
-                continue
-            mask = np.zeros(data.num_rows, dtype=bool)
-            mask[np.asarray(bad, dtype=np.int64)] = True
-            masks[name] = mask
-    finally:
-        con.close()
-    return masks, skipped

@@ -37,7 +37,7 @@ level (roots first), because DuckDB checks an INSERT only against the rows prese
 In a cycle between tables, the FK towards a table created later cannot be declared; it is left out and
 listed in type_substitutions. FK actions (ON DELETE CASCADE, ...) and partial unique indexes have no
 DuckDB equivalent and are reported too. CHECK and DEFAULT expressions of PostgreSQL are translated
-(duck_checks) and bound on a scratch database before the write starts; a CHECK that cannot be expressed
+(clavadb.dialect) and bound on a scratch database before the write starts; a CHECK that cannot be expressed
 stops the write with a ClavaError naming it, a DEFAULT that cannot is dropped and reported.
 The whole write is one transaction (ROLLBACK on any error or interrupt).
 """
@@ -55,11 +55,12 @@ import pyarrow as pa
 from clavadb.errors import ClavaError, ConnectionFailed, ConstraintUnsatisfiable, DestinationNotEmpty
 from clavadb.schema import Schema, Table
 from clavadb.sql import qident
+from clavadb.workspace import Workspace
 
 from .base import BATCH_ROWS, Adapter, WriteReport
 from .duck_catalog import introspect as _introspect
-from .duck_types import iso_interval_sql
-from .duck_writer import Writer, evaluate_checks, qualified
+from .duck_types import cast_expr, iso_interval_sql, map_column
+from .duck_writer import Writer, qualified
 
 
 def parse_dsn(dsn: str) -> str:
@@ -78,7 +79,7 @@ class DuckDBAdapter(Adapter):
         self.path = parse_dsn(dsn)
         self._new_file = False
         self._remove_on_close = False
-        self.unevaluable_checks: list[str] = []  # "table.check: expression" that DuckDB cannot evaluate
+        self._checks_ws: Workspace | None = None  # scratch database for evaluate_checks, made on first use
         if self.path != ":memory:":
             p = Path(self.path)
             if not p.exists():
@@ -171,13 +172,25 @@ class DuckDBAdapter(Adapter):
 
     # -- CHECK evaluation -------------------------------------------------------------------------
     def evaluate_checks(self, table: Table, data: pa.Table, schema: Schema | None = None) -> dict[str, np.ndarray]:
-        """Per CHECK of `table` (and per inlined domain CHECK, named "column.check"), a boolean mask of the
-        rows of `data` that fail it. NULL passes, as in SQL. Checks DuckDB cannot evaluate are skipped
-        and listed in self.unevaluable_checks."""
-        masks, self.unevaluable_checks = evaluate_checks(table, data, schema)
-        return masks
+        """See Adapter.evaluate_checks. The rows are cast to the types this adapter would declare (a value
+        that does not convert becomes NULL) in a private in-memory workspace, so nothing reaches any
+        database and a check that fails to bind aborts no transaction. Without a schema the dialect is
+        unknown: a check that is not DuckDB SQL is retried as PostgreSQL's."""
+        # types are then mapped from the column kinds, which works for either engine's type names
+        typing = schema or Schema(engine="postgresql", tables={table.key: table})
+        present = set(data.column_names)
+        columns_sql = {}
+        for c in table.columns:
+            target = map_column(table.key, c, typing).type
+            columns_sql[c.name] = (cast_expr(c.name, data.schema.field(c.name).type, target, lenient=True)
+                                   if c.name in present else f"CAST(NULL AS {target})")
+        if self._checks_ws is None:
+            self._checks_ws = Workspace()
+        return self._checks_ws.evaluate_checks(table, data, schema, columns_sql=columns_sql).failing
 
     def close(self) -> None:
+        if self._checks_ws is not None:
+            self._checks_ws.close()
         self.con.close()
         if self._remove_on_close and self.path != ":memory:":
             for suffix in ("", ".wal"):

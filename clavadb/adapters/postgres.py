@@ -17,7 +17,7 @@ import pyarrow as pa
 from psycopg import errors as pgerr
 
 from clavadb.errors import ClavaError, ConnectionFailed, ConstraintUnsatisfiable, DestinationNotEmpty
-from clavadb.schema import Column, Schema, Table
+from clavadb.schema import Column, Schema, Table, check_expressions
 from clavadb.sql import qident
 
 from . import pg_write as ddl
@@ -241,12 +241,9 @@ class PostgresAdapter(Adapter):
         schema = schema or self._schema or Schema(engine="postgresql")
         present = [c for c in table.columns if c.name in data.column_names and not c.generated]
         names = {c.name for c in present}
-        checks: list[tuple[str, str]] = [(c.name, c.expression) for c in table.checks
-                                         if not c.columns or set(c.columns) <= names]
-        for c in present:
-            dom = schema.domains.get(c.domain) if c.domain else None
-            for chk in dom.checks if dom else []:
-                checks.append((f"{c.name}.{chk.name}", re.sub(r"\bVALUE\b", qident(c.name), chk.expression)))
+        own = {c.name: c for c in table.checks}
+        checks = [(name, expr) for name, expr in check_expressions(schema, table)
+                  if (set(own[name].columns) <= names if name in own else name.split(".", 1)[0] in names)]
         masks = {name: np.zeros(data.num_rows, dtype=bool) for name, _ in checks}
         if not checks or data.num_rows == 0:
             return masks

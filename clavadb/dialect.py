@@ -1,4 +1,7 @@
-"""CHECK and DEFAULT expressions of another engine (PostgreSQL) rewritten for DuckDB.
+"""CHECK and DEFAULT expressions of another engine (PostgreSQL) rewritten in DuckDB's dialect.
+
+DuckDB is the dialect of the workspace (CHECK evaluation) and of the DuckDB destination (DDL), so the
+translation lives in the core and both use it.
 
 Only the common forms PostgreSQL's catalog prints are translated: casts to PostgreSQL type names, the
 regex operators (`~` is a partial match in PostgreSQL but a full match in DuckDB), jsonb. Whatever is
