@@ -369,8 +369,7 @@ def _null_mask(n: int, rng: np.random.Generator, col: Column, st: Mapping) -> np
     return rng.random(n) < rate
 
 
-def _replace_rare(s: pd.Series, rng: np.random.Generator, k_rare: int, st: Mapping, col: Column,
-                  seed: int) -> pd.Series:
+def _replace_rare(s: pd.Series, rng: np.random.Generator, k_rare: int, st: Mapping, col: Column) -> pd.Series:
     """Values marked rare, or not among the frequent values of the real data, become frequent ones."""
     freq = {v: c for v, c in (st.get("frequent") or {}).items() if c >= k_rare}
     known = "frequent" in st and col.kind == "text"
@@ -414,7 +413,7 @@ def fill_generated(schema: Schema, plans: list[ColumnPlan], frames: dict[str, pd
         n = len(frame)
         if p.action == "model":
             if p.column in frame and col.kind in ("text", "enum"):
-                frame = frame.assign(**{p.column: _replace_rare(frame[p.column], rng, k_rare, st, col, seed)})
+                frame = frame.assign(**{p.column: _replace_rare(frame[p.column], rng, k_rare, st, col)})
                 out[p.table] = frame
             continue
         if p.action == "constant":
