@@ -73,6 +73,18 @@ class Adapter(ABC):
         with Workspace() as ws:
             return ws.evaluate_checks(table, data, schema).failing
 
+    def identity(self) -> tuple | None:
+        """What makes this database itself (a file's device and inode, a server's start time, port and
+        database), compared before a write so that the source is never the destination; None: unknown."""
+        return None
+
+    def check_readable(self, schema: Schema) -> None:  # noqa: B027 - optional, a no-op by default
+        """Raise SourceUnreadable when a table of `schema` cannot be read; reads no row."""
+
+    def check_write(self, schema: Schema, *, replace: bool = False, cascade: bool = False) -> None:  # noqa: B027
+        """Raise what write() would refuse (DestinationNotEmpty, DependentObjects, DestinationUnwritable)
+        before any long work; writes nothing."""
+
     @abstractmethod
     def close(self) -> None: ...
 

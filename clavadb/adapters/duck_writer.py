@@ -182,10 +182,39 @@ class Writer:
             "AND NOT temporary").fetchall()}
         return sorted({s for p in self.plans.values() for s in p.sequences.values()} & have)
 
+    def dependents(self, clash: list[str]) -> tuple[list[str], list[str]]:
+        """Views that read any of the `clash` tables, and FKs of other tables that reference them.
+
+        DuckDB keeps no view dependencies (a view on a dropped table fails only when queried), so each
+        view's SQL is parsed and its table references are compared."""
+        import sqlglot
+        from sqlglot import exp
+
+        names = {(_dest_schema(self.schema.tables[k]), self.schema.tables[k].name) for k in clash}
+        views = []
+        for sch, name, sql in self.con.execute(
+                "SELECT schema_name, view_name, sql FROM duckdb_views() WHERE database_name = current_database() "
+                "AND NOT internal AND NOT temporary").fetchall():
+            try:
+                refs = {(t.db or "main", t.name) for t in sqlglot.parse_one(sql, read="duckdb").find_all(exp.Table)}
+            except sqlglot.errors.ParseError:
+                refs = names  # a view we cannot read is assumed to depend: never drop one silently
+            if refs & names:
+                views.append(name if sch == "main" else f"{sch}.{name}")
+        fks = [f"{t}.{c} ({text})" for sch, t, c, ref, text in self.con.execute(
+            "SELECT schema_name, table_name, constraint_name, referenced_table, constraint_text "
+            "FROM duckdb_constraints() WHERE constraint_type = 'FOREIGN KEY' "
+            "AND database_name = current_database()").fetchall()
+            if (sch, ref) in names and (sch, t) not in names]
+        return sorted(views), fks
+
     # -- inside the transaction --------------------------------------------------------------------
-    def run(self, replace: bool) -> None:
+    def run(self, replace: bool, cascade: bool = False) -> None:
         con = self.con
         if replace:
+            if cascade:
+                for v in self.dependents(self.existing_tables())[0]:
+                    con.execute("DROP VIEW " + ".".join(qident(part) for part in v.split(".", 1)))
             self._drop_existing()
         for s in {_dest_schema(t) for t in self.schema.tables.values()} - {"main"}:
             con.execute(f"CREATE SCHEMA IF NOT EXISTS {qident(s)}")

@@ -1,8 +1,12 @@
 """DuckDB adapter: catalog introspection, Arrow reads, and transactional mirrored writes.
 
-DSNs: `duckdb:///abs/path.duckdb`, `duckdb:///:memory:`, `:memory:`, or a bare path ending in .duckdb/.db/.ddb.
-A source is opened read-only and must exist; a destination file is created, and removed again when the
-write that created it fails.
+DSNs: `duckdb:///abs/path.duckdb`, `duckdb:///:memory:`, `:memory:`, or a bare path ending in .duckdb/.db/.ddb
+(parsed by clavadb.dsn). A source is opened read-only and must exist.
+
+A destination file is never written in place: the write goes to a temporary file in the same directory (a
+copy of the destination when it exists), which is renamed onto the destination when the write has committed
+and been checkpointed. A failure, Ctrl-C or SIGTERM leaves the destination byte for byte as it was; even
+`kill -9` leaves only the hidden temporary file (`.NAME.clavadb-*`), never a partial destination.
 
 Reading gives DuckDB's own Arrow types except where the PostgreSQL adapter reads a kind differently:
 enums come out as strings and intervals as ISO 8601 strings, so each kind has one Arrow type downstream.
@@ -44,7 +48,10 @@ The whole write is one transaction (ROLLBACK on any error or interrupt).
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
+import uuid
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -52,7 +59,15 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from clavadb.errors import ClavaError, ConnectionFailed, ConstraintUnsatisfiable, DestinationNotEmpty
+from clavadb import dsn as dsns
+from clavadb.errors import (
+    ClavaError,
+    ConnectionFailed,
+    ConstraintUnsatisfiable,
+    DependentObjects,
+    DestinationNotEmpty,
+    DestinationUnwritable,
+)
 from clavadb.schema import Schema, Table
 from clavadb.sql import qident
 from clavadb.workspace import Workspace
@@ -65,10 +80,21 @@ from .duck_writer import Writer, qualified
 
 def parse_dsn(dsn: str) -> str:
     """The file path (or :memory:) a DuckDB DSN names."""
-    path = dsn[len("duckdb://"):] if dsn.lower().startswith("duckdb://") else dsn
-    if path in ("", "/:memory:", ":memory:"):
-        return ":memory:"
-    return path
+    return dsns.parse(dsn).path or dsns.MEMORY
+
+
+def _temp_beside(path: str) -> str:
+    """A hidden temporary name in the directory of `path`, so that the final rename stays on one filesystem."""
+    p = Path(path)
+    return str(p.with_name(f".{p.name}.clavadb-{uuid.uuid4().hex[:8]}.tmp"))
+
+
+def _connect(path: str, read_only: bool) -> duckdb.DuckDBPyConnection:
+    try:
+        return duckdb.connect(path, read_only=read_only and path != dsns.MEMORY)
+    except duckdb.Error as e:
+        raise ConnectionFailed(f"cannot open DuckDB database {path}: {e}",
+                               "is another process writing to it, or is it not a DuckDB file?") from None
 
 
 class DuckDBAdapter(Adapter):
@@ -77,20 +103,68 @@ class DuckDBAdapter(Adapter):
     def __init__(self, dsn: str, read_only: bool = True):
         super().__init__(dsn, read_only)
         self.path = parse_dsn(dsn)
-        self._new_file = False
-        self._remove_on_close = False
         self._checks_ws: Workspace | None = None  # scratch database for evaluate_checks, made on first use
-        if self.path != ":memory:":
-            p = Path(self.path)
-            if not p.exists():
-                if read_only:
-                    raise ClavaError(f"no DuckDB database at {self.path}", "check the path of the source database")
-                self._new_file = True
-        try:
-            self.con = duckdb.connect(self.path, read_only=read_only and self.path != ":memory:")
-        except duckdb.Error as e:
-            raise ConnectionFailed(f"cannot open DuckDB database {self.path}: {e}",
-                                   "is another process writing to it, or is it not a DuckDB file?") from None
+        self._work: str | None = None  # the temporary file a write goes to (None: writing in place, in memory)
+        self._publish = False  # a write committed into _work: rename it onto the destination on close
+        file = self.path != dsns.MEMORY
+        exists = file and Path(self.path).exists()
+        if file and not exists and read_only:
+            raise ClavaError(f"no DuckDB database at {self.path}", "check the path of the source database")
+        if file and not read_only:
+            self._check_directory()
+        if file and not read_only and not exists:
+            self._work = _temp_beside(self.path)
+            self.con = _connect(self._work, read_only=False)
+        else:
+            # an existing destination is only read until write() copies it
+            self.con = _connect(self.path, read_only=read_only or exists)
+
+    def _check_directory(self) -> None:
+        d = Path(self.path).expanduser().resolve().parent
+        if not d.is_dir():
+            raise DestinationUnwritable(f"the directory {d} of {self.path} does not exist", "create it first")
+        if not os.access(d, os.W_OK | os.X_OK):
+            raise DestinationUnwritable(f"no permission to write in {d}", "choose a directory you can write to")
+        if Path(self.path).exists() and not os.access(self.path, os.W_OK):
+            raise DestinationUnwritable(f"{self.path} is not writable", "check its permissions")
+
+    def identity(self) -> tuple:
+        """The file this database is (device and inode), for refusing to write into the source."""
+        if self.path == dsns.MEMORY:
+            return ("duckdb", "memory", id(self))
+        st = Path(self.path).stat() if Path(self.path).exists() else None
+        return ("duckdb", st.st_dev, st.st_ino) if st else ("duckdb", os.path.realpath(self.path))
+
+    def check_readable(self, schema: Schema) -> None:
+        """The file was opened, so every table in its catalog can be read."""
+
+    def check_write(self, schema: Schema, *, replace: bool = False, cascade: bool = False) -> None:
+        """What write() would refuse, found before any work: tables that exist without `replace`, views or
+        foreign keys of other tables depending on them without `cascade`."""
+        if self.read_only:
+            raise ClavaError(f"the DuckDB database {self.path} is opened read-only",
+                             "open the destination with read_only=False")
+        writer = Writer(self.con, schema, {})
+        self._refuse(writer, replace, cascade)
+
+    def _refuse(self, writer: Writer, replace: bool, cascade: bool) -> None:
+        clash = writer.existing_tables()
+        if clash and not replace:
+            raise DestinationNotEmpty(
+                f"{self.path} already holds {len(clash)} of the tables to write: {', '.join(sorted(clash)[:5])}",
+                "write to an empty database, or pass replace (--replace) to drop and recreate those tables",
+            )
+        if clash:
+            views, fks = writer.dependents(clash)
+            if fks:
+                raise DependentObjects(
+                    f"--replace would drop {', '.join(sorted(clash)[:5])}, which other tables reference: "
+                    f"{'; '.join(fks[:8])}", "DuckDB cannot drop a referenced table: drop those tables first")
+            if views and not cascade:
+                raise DependentObjects(
+                    f"--replace would drop {', '.join(sorted(clash)[:5])}, and views depend on them: "
+                    f"{', '.join(views[:8])}",
+                    "drop those views first, or pass --replace-cascade to drop them with the tables")
 
     # -- reading ----------------------------------------------------------------------------------
     def introspect(self, schemas: list[str] | None = None) -> Schema:
@@ -128,34 +202,37 @@ class DuckDBAdapter(Adapter):
 
     # -- writing ----------------------------------------------------------------------------------
     def write(self, schema: Schema, data: Mapping[str, pa.Table | Iterator[pa.RecordBatch]], *,
-              replace: bool = False, validate: bool = True) -> WriteReport:
+              replace: bool = False, validate: bool = True, cascade: bool = False) -> WriteReport:
+        """See Adapter.write. `replace` drops only the tables this write recreates and refuses (naming them)
+        when views or other tables depend on them; `cascade` drops the dependent views too."""
         if self.read_only:
             raise ClavaError(f"the DuckDB database {self.path} is opened read-only",
                              "open the destination with read_only=False")
         t0 = time.perf_counter()
         writer = Writer(self.con, schema, data)
-        try:
-            writer.plan()  # every check that needs no transaction, before anything is written
-        except BaseException:
-            self._remove_on_close = self._new_file
-            raise
-        clash = writer.existing_tables()
-        if clash and not replace:
-            raise DestinationNotEmpty(
-                f"{self.path} already holds {len(clash)} of the tables to write: {', '.join(sorted(clash)[:5])}",
-                "write to an empty database, or pass replace (--replace) to drop and recreate those tables",
-            )
+        writer.plan()  # every check that needs no transaction, before anything is written
+        self._refuse(writer, replace, cascade)
         seqs = writer.existing_sequences()
         if seqs and not replace:
             raise DestinationNotEmpty(f"{self.path} already has the sequences {', '.join(seqs[:5])}",
                                       "write to an empty database, or pass replace (--replace)")
+        if self._work is None and self.path != dsns.MEMORY:
+            self._copy_for_write()
+            writer.con = self.con
         self.con.execute("BEGIN TRANSACTION")
         try:
-            writer.run(replace=replace)
+            writer.run(replace=replace, cascade=cascade)
             self.con.execute("COMMIT")
+            if self._work is not None:
+                self.con.execute("CHECKPOINT")  # everything in the file, no WAL to carry over
+                self._publish = True
         except BaseException as e:
-            self.con.execute("ROLLBACK")
-            self._remove_on_close = self._new_file
+            try:
+                self.con.execute("ROLLBACK")
+            except duckdb.Error:
+                pass  # an interrupted statement may have ended the transaction already
+            if isinstance(e, duckdb.InterruptException):
+                raise KeyboardInterrupt from None  # Ctrl-C inside a statement: an interrupt like any other
             if writer.source_error is not None and isinstance(e, duckdb.Error):
                 raise writer.source_error from None  # e.g. KeyboardInterrupt in the caller's batch iterator
             if isinstance(e, duckdb.ConstraintException):
@@ -188,10 +265,32 @@ class DuckDBAdapter(Adapter):
             self._checks_ws = Workspace()
         return self._checks_ws.evaluate_checks(table, data, schema, columns_sql=columns_sql).failing
 
+    def _copy_for_write(self) -> None:
+        """Point the connection at a copy of the existing destination: the original stays untouched until the
+        committed copy replaces it."""
+        self.con.close()
+        work = _temp_beside(self.path)
+        try:
+            shutil.copyfile(self.path, work)
+            if Path(self.path + ".wal").exists():  # a log DuckDB has not folded in yet belongs to the copy
+                shutil.copyfile(self.path + ".wal", work + ".wal")
+        except BaseException:
+            for p in (work, work + ".wal"):
+                Path(p).unlink(missing_ok=True)
+            raise
+        self._work = work
+        self.con = _connect(work, read_only=False)
+
     def close(self) -> None:
         if self._checks_ws is not None:
             self._checks_ws.close()
         self.con.close()
-        if self._remove_on_close and self.path != ":memory:":
-            for suffix in ("", ".wal"):
-                Path(self.path + suffix).unlink(missing_ok=True)
+        if self._work is None:
+            return
+        try:
+            if self._publish:
+                os.replace(self._work, self.path)
+                Path(self.path + ".wal").unlink(missing_ok=True)  # the old log, already in the copy
+        finally:
+            for p in (self._work, self._work + ".wal"):
+                Path(p).unlink(missing_ok=True)

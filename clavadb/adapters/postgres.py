@@ -16,7 +16,16 @@ import psycopg
 import pyarrow as pa
 from psycopg import errors as pgerr
 
-from clavadb.errors import ClavaError, ConnectionFailed, ConstraintUnsatisfiable, DestinationNotEmpty
+from clavadb import dsn as dsns
+from clavadb.errors import (
+    ClavaError,
+    ConnectionFailed,
+    ConstraintUnsatisfiable,
+    DependentObjects,
+    DestinationNotEmpty,
+    DestinationUnwritable,
+    SourceUnreadable,
+)
 from clavadb.schema import Column, Schema, Table, check_expressions
 from clavadb.sql import qident
 
@@ -29,6 +38,9 @@ from .pg_types import arrow_type, render_type
 _SESSION = {"DateStyle": "ISO, YMD", "TimeZone": "UTC", "IntervalStyle": "iso_8601", "bytea_output": "hex",
             "extra_float_digits": "3", "client_encoding": "UTF8"}
 
+
+# a table created and rolled back to learn whether the destination accepts new tables
+_PROBE = "clavadb_write_probe"
 
 # errors of an expression written for another engine (CHECKs from DuckDB), as opposed to violations
 _FOREIGN_SQL = (pgerr.SyntaxError, pgerr.UndefinedFunction, pgerr.UndefinedColumn, pgerr.DatatypeMismatch,
@@ -49,9 +61,11 @@ def _duck_regex_to_pg(sql: str) -> str:
 
 
 def _connect_error(dsn: str, exc: psycopg.Error) -> ConnectionFailed:
+    secrets = dsns.secrets_of(dsn)
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    text = dsns.scrub(text, secrets)
     low = str(exc).lower()
-    where = _redact(dsn)
+    where = dsns.redact(dsn)
     if "password authentication failed" in low or "no password supplied" in low or "authentication failed" in low:
         return ConnectionFailed(f"PostgreSQL rejected the credentials for {where}: {text}",
                                 "check the user name and password in the DSN")
@@ -65,16 +79,12 @@ def _connect_error(dsn: str, exc: psycopg.Error) -> ConnectionFailed:
                             "check host, port or socket path, and that the server is running")
 
 
-def _redact(dsn: str) -> str:
-    return re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", dsn)
-
-
 class PostgresAdapter(Adapter):
     engine = "postgresql"
 
     def __init__(self, dsn: str, read_only: bool = True):
         super().__init__(dsn, read_only)
-        conninfo = re.sub(r"^postgresql\+psycopg://", "postgresql://", dsn)
+        conninfo = dsns.parse(dsn).conninfo()
         try:
             self.con = psycopg.connect(conninfo, autocommit=True, connect_timeout=10)
         except psycopg.Error as exc:
@@ -125,8 +135,56 @@ class PostgresAdapter(Adapter):
         return pa.schema([(c.name, arrow_type(c, self._schema)) for c in cols]).empty_table()
 
     # -- write --------------------------------------------------------------------------------------
+    def identity(self) -> tuple:
+        """What names this database on its server, for refusing to write into the source: the server's start
+        time (unique per running server), its port and the database."""
+        row = self.con.execute("SELECT current_database(), pg_postmaster_start_time()::text, "
+                               "current_setting('port')").fetchone()
+        self._idle()
+        return ("postgresql", row[1], row[2], row[0])
+
+    def check_readable(self, schema: Schema) -> None:
+        """Every table of `schema` can be selected from (privileges checked by the server, no row read)."""
+        denied = []
+        for t in schema.tables.values():
+            try:
+                with self.con.transaction():
+                    self.con.execute(f"SELECT * FROM {ddl.table_sql(t)} LIMIT 0")
+            except pgerr.InsufficientPrivilege:
+                denied.append(t.key)
+        self._idle()
+        if denied:
+            raise SourceUnreadable(f"no permission to read table(s) {', '.join(denied[:5])}"
+                                   + (" ..." if len(denied) > 5 else ""),
+                                   "GRANT SELECT on them to this user, or leave them out with --exclude")
+
+    def check_write(self, schema: Schema, *, replace: bool = False, cascade: bool = False) -> None:
+        """Everything write() would refuse, found before any work: a read-only server or role, no CREATE
+        privilege, tables that exist without `replace`, objects depending on them without `cascade`.
+        Runs in a transaction that is rolled back."""
+        if self.read_only:
+            raise ClavaError("this connection to PostgreSQL is read-only", "open the destination with read_only=False")
+        self._idle()
+        try:
+            with self.con.transaction(force_rollback=True):
+                self._refuse_existing(schema, replace, cascade)
+                have = {n for (n,) in self.con.execute("SELECT nspname FROM pg_namespace").fetchall()}
+                for sch in sorted({ddl.target_schema(t.schema) for t in schema.tables.values()}):
+                    if sch not in have:  # as write() does: only a missing schema is created
+                        self.con.execute(f"CREATE SCHEMA {qident(sch)}")
+                    self.con.execute(f"CREATE TABLE {qident(sch)}.{qident(_PROBE)} (x int)")
+        except psycopg.Error as exc:
+            self._reset_after_failure()
+            err = _write_error(exc)
+            if isinstance(err, ClavaError) and not isinstance(err, DestinationUnwritable):
+                raise DestinationUnwritable(f"cannot write to {dsns.redact(self.dsn)}: {_first_line(exc)}",
+                                            "use a database and user that may create tables") from None
+            raise err from None
+
     def write(self, schema: Schema, data: Mapping[str, pa.Table | Iterator[pa.RecordBatch]], *,
-              replace: bool = False, validate: bool = True) -> WriteReport:
+              replace: bool = False, validate: bool = True, cascade: bool = False) -> WriteReport:
+        """See Adapter.write. `replace` drops only the tables this write recreates, and refuses (naming them)
+        when other objects depend on them; `cascade` drops those dependents too (DROP ... CASCADE)."""
         if self.read_only:
             raise ClavaError("this connection to PostgreSQL is read-only", "open the destination with read_only=False")
         t0 = time.perf_counter()
@@ -134,7 +192,7 @@ class PostgresAdapter(Adapter):
         self._idle()
         try:
             with self.con.transaction():
-                self._write(schema, data, replace, validate, report)
+                self._write(schema, data, replace, validate, report, cascade)
         except BaseException as exc:
             self._reset_after_failure()
             raise _write_error(exc) from exc
@@ -162,16 +220,60 @@ class PostgresAdapter(Adapter):
             " WHERE t.typtype IN ('e', 'd')").fetchall()}
         return [f"{s}.{n}" for s, n in found], types
 
-    def _write(self, schema: Schema, data, replace: bool, validate: bool, report: WriteReport) -> None:
-        con = self.con
+    def _refuse_existing(self, schema: Schema, replace: bool, cascade: bool) -> tuple[list[str], set[str]]:
         existing, types = self._existing(schema)
         if existing and not replace:
             shown = ", ".join(existing[:5]) + (" ..." if len(existing) > 5 else "")
             raise DestinationNotEmpty(f"destination already has {len(existing)} of the tables: {shown}",
                                       "write into an empty database, or pass --replace to drop and recreate them")
+        kinds = dict(self.con.execute(
+            "SELECT n.nspname || '.' || c.relname, c.relkind FROM pg_class c JOIN pg_namespace n ON n.oid = "
+            "c.relnamespace WHERE n.nspname || '.' || c.relname = ANY(%s::text[])", [existing]).fetchall())
+        others = sorted(k for k, kind in kinds.items() if kind not in ("r", "p"))
+        if others:
+            raise DestinationNotEmpty(f"destination has views or other relations named like the tables: "
+                                      f"{', '.join(others[:5])}", "drop or rename them first; --replace drops tables only")
+        if existing and not cascade:
+            deps = self._dependents(existing)
+            if deps:
+                raise DependentObjects(
+                    f"--replace would drop {', '.join(existing[:5])}, and other objects depend on them: "
+                    f"{'; '.join(deps[:8])}" + (" ..." if len(deps) > 8 else ""),
+                    "drop those objects first, or pass --replace-cascade to drop them with the tables")
+        return existing, types
+
+    def _dependents(self, tables: list[str]) -> list[str]:
+        """Objects outside `tables` that depend on them (views, foreign keys of other tables, functions,
+        columns of their row types), described by PostgreSQL itself."""
+        rows = self.con.execute(
+            """WITH t AS (SELECT c.oid, c.reltype FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                          WHERE n.nspname || '.' || c.relname = ANY(%s::text[])),
+               d AS (SELECT d.classid, d.objid, d.objsubid FROM pg_depend d
+                     WHERE d.deptype = 'n' AND ((d.refclassid = 'pg_class'::regclass AND d.refobjid IN (SELECT oid FROM t))
+                        OR (d.refclassid = 'pg_type'::regclass AND d.refobjid IN (SELECT reltype FROM t)))),
+               o AS (SELECT d.*, CASE d.classid
+                          WHEN 'pg_rewrite'::regclass THEN (SELECT ev_class FROM pg_rewrite WHERE oid = d.objid)
+                          WHEN 'pg_constraint'::regclass THEN (SELECT conrelid FROM pg_constraint WHERE oid = d.objid)
+                          WHEN 'pg_attrdef'::regclass THEN (SELECT adrelid FROM pg_attrdef WHERE oid = d.objid)
+                          WHEN 'pg_trigger'::regclass THEN (SELECT tgrelid FROM pg_trigger WHERE oid = d.objid)
+                          WHEN 'pg_policy'::regclass THEN (SELECT polrelid FROM pg_policy WHERE oid = d.objid)
+                          WHEN 'pg_class'::regclass THEN d.objid END AS rel FROM d)
+               SELECT DISTINCT CASE WHEN o.classid = 'pg_rewrite'::regclass
+                                    THEN pg_describe_object('pg_class'::regclass, o.rel, 0)
+                                    ELSE pg_describe_object(o.classid, o.objid, o.objsubid) END
+               FROM o WHERE o.rel IS NULL OR o.rel NOT IN (SELECT oid FROM t) ORDER BY 1""",
+            [tables]).fetchall()
+        return [r[0] for r in rows]
+
+    def _write(self, schema: Schema, data, replace: bool, validate: bool, report: WriteReport,
+               cascade: bool = False) -> None:
+        con = self.con
+        existing, types = self._refuse_existing(schema, replace, cascade)
         if existing:
+            # only the tables this write recreates; RESTRICT (the default) unless cascading was asked for
             con.execute("DROP TABLE " + ", ".join(
-                f"{qident(s)}.{qident(n)}" for s, n in (e.split(".", 1) for e in existing)) + " CASCADE")
+                f"{qident(s)}.{qident(n)}" for s, n in (e.split(".", 1) for e in existing))
+                + (" CASCADE" if cascade else ""))
         subs = report.type_substitutions
         for sql in ddl.type_ddl(schema, types):
             con.execute(sql)
@@ -337,8 +439,11 @@ def _write_error(exc: BaseException) -> BaseException:
         return ConstraintUnsatisfiable(f"the destination rejected the rows{where}: {_first_line(exc)}",
                                        "nothing was written; the data breaks a declared constraint")
     if isinstance(exc, pgerr.InsufficientPrivilege):
-        return ClavaError(f"no permission to create the tables in the destination: {_first_line(exc)}",
+        return DestinationUnwritable(f"no permission to create the tables in the destination: {_first_line(exc)}",
                           "grant CREATE on the target schema (GRANT CREATE ON SCHEMA public TO <user>)")
     if isinstance(exc, pgerr.ReadOnlySqlTransaction):
-        return ClavaError(f"the destination is read-only: {_first_line(exc)}", "use a writable database")
+        return DestinationUnwritable(f"the destination is read-only: {_first_line(exc)}", "use a writable database")
+    if isinstance(exc, pgerr.DependentObjectsStillExist):
+        return DependentObjects(f"--replace would drop tables other objects depend on: {_first_line(exc)}",
+                                "drop those objects first, or pass --replace-cascade")
     return ClavaError(f"writing to PostgreSQL failed{where}: {_first_line(exc)}", "nothing was written")
