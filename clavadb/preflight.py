@@ -18,7 +18,6 @@ from clavadb import dsn as dsns
 from clavadb.errors import DestinationUnwritable, SameDatabase, SourceUnreadable
 from clavadb.schema import Schema
 
-
 _NO_PRIVILEGE = "42501"  # SQLSTATE insufficient_privilege
 
 

@@ -148,7 +148,6 @@ def limited_role(pg_server, new_pg):
     with psycopg.connect(db, autocommit=True) as con:
         con.execute(f'DROP OWNED BY "{role}"')
     with psycopg.connect(pg_server, autocommit=True) as con:
-        con.execute(f'DROP DATABASE IF EXISTS "{db.rsplit("/", 1)[-1].split("?")[0]}" WITH (FORCE)')
         con.execute(f'DROP ROLE IF EXISTS "{role}"')
 
 

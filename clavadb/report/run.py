@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pandas as pd
 import pyarrow as pa
@@ -46,11 +45,9 @@ def run_report(real_dsn: str, synth_dsn: str, *, schemas: list[str] | None = Non
 
 def _redact(dsn: str) -> str:
     """The DSN without its password, for the page title."""
-    parts = urlsplit(dsn)
-    if parts.password is None:
-        return dsn
-    host = parts.netloc.rsplit("@", 1)[-1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+    from clavadb.dsn import redact
+
+    return redact(dsn)
 
 
 def _frame(adapter, table: Table, ref: Table) -> pd.DataFrame:
