@@ -563,16 +563,18 @@ def report(console: Console, real, synth, html_path, json_path, schemas, max_row
 @main.command()
 @click.argument("name", type=click.Choice(["chinook", "movielens"]))
 @click.argument("dst")
-@click.option("--replace", is_flag=True)
+@click.option("--replace", is_flag=True, help="Drop and recreate the example's tables if DST has them.")
+@click.option("--replace-cascade", is_flag=True, help="With --replace: also drop what depends on those tables.")
 @output_options
 @run_command
-def example(console: Console, name, dst, replace, quiet, debug):
+def example(console: Console, name, dst, replace, replace_cascade, quiet, debug):
     """Write a bundled real example database (chinook or movielens) into DST, to try clavadb on."""
     from clavadb.examples import example_schema, write_example
 
     dsns.parse(dst)
-    preflight.destination(dst, example_schema(name), replace=replace, cascade=False)
-    report = write_example(name, dst, replace=replace)
+    replace = replace or replace_cascade
+    preflight.destination(dst, example_schema(name), replace=replace, cascade=replace_cascade)
+    report = write_example(name, dst, replace=replace, cascade=replace_cascade)
     shown = dsns.redact(dst)
     console.summary({"destination": shown, "tables": report.tables},
                     f"wrote example {name}: {len(report.tables)} tables, {sum(report.tables.values()):,} rows "
