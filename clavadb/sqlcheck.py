@@ -150,7 +150,13 @@ def duck_expression(expr: str) -> str | None:
     sel = stmts[0]
     if len(sel.expressions) != 1 or any(sel.args.get(k) for k in ("from", "where", "with", "joins")):
         return "not a single expression"
-    for n in sel.expressions[0].walk():
+    return _duck_walk_problem(sel.expressions[0])
+
+
+def _duck_walk_problem(node) -> str | None:
+    from sqlglot import exp
+
+    for n in node.walk():
         if isinstance(n, exp.Select | exp.Subquery | exp.Command):
             return "it holds a subquery"
         if isinstance(n, exp.Func):
@@ -158,6 +164,24 @@ def duck_expression(expr: str) -> str | None:
             if _denied(name or ""):
                 return f"it calls the function {name}()"
     return None
+
+
+def duck_index(definition: str, table: Table) -> str | None:
+    """None when `definition` is one DuckDB CREATE INDEX on `table` with safe expressions."""
+    import sqlglot
+    from sqlglot import exp
+
+    try:
+        stmts = [s for s in sqlglot.parse(definition, read="duckdb") if s is not None]
+    except sqlglot.errors.SqlglotError as e:
+        return f"not valid SQL ({str(e).splitlines()[0]})"
+    if len(stmts) != 1 or not isinstance(stmts[0], exp.Create) or stmts[0].args.get("kind") != "INDEX":
+        return "not a single CREATE INDEX statement"
+    ix = stmts[0].this
+    target = ix.args.get("table") if isinstance(ix, exp.Index) else None
+    if target is None or target.name != table.name or (target.db or table.schema) != table.schema:
+        return f"it indexes another table than {table.key}"
+    return _duck_walk_problem(ix)
 
 
 def duck_type(name: str) -> str | None:
@@ -212,11 +236,9 @@ def schema_problems(schema: Schema) -> list[str]:
             if ix.definition is not None:
                 from clavadb.adapters.pg_write import target_schema
 
-                if not pg:
-                    out.append(f"index {ix.name} of {key}: a definition in a {schema.engine} schema")
-                else:
-                    check(f"index {ix.name} of {key}", ix.definition,
-                          lambda d, t=t: pg_index(d, t, target_schema(t.schema)))
+                check(f"index {ix.name} of {key}", ix.definition,
+                      (lambda d, t=t: pg_index(d, t, target_schema(t.schema))) if pg
+                      else (lambda d, t=t: duck_index(d, t)))
     for key, d in schema.domains.items():
         check(f"domain {key} base type", d.base_type, typename)
         check(f"domain {key} DEFAULT", d.default, expression)

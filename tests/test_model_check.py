@@ -15,7 +15,7 @@ from clavadb.adapters import open_adapter
 from clavadb.cli import main
 from clavadb.examples import example_schema
 from clavadb.model_check import KEY_ENV
-from clavadb.sqlcheck import duck_expression, pg_expression, pg_index, schema_problems
+from clavadb.sqlcheck import duck_expression, duck_index, pg_expression, pg_index, schema_problems
 
 EDGE_SQL = Path(__file__).parent / "sql" / "edge_cases.sql"
 ATTACK = "CREATE INDEX ON public.album (title); DROP TABLE keepme; CREATE TABLE pwned AS SELECT current_user"
@@ -164,6 +164,19 @@ def test_every_fragment_of_real_schemas_passes(pg_dataset, new_pg):
         assert any(ix.definition for t in schema.tables.values() for ix in t.indexes) or dsn != edge
     for name in ("chinook", "movielens"):
         assert schema_problems(example_schema(name)) == [], name
+
+
+def test_every_fragment_of_duckdb_schemas_passes(duckdb_movielens, tmp_path):
+    from clavadb.examples import write_example
+
+    path = str(tmp_path / "c.duckdb")
+    write_example("chinook", path)
+    for dsn in (path, duckdb_movielens):
+        with open_adapter(dsn) as a:
+            schema = a.introspect()
+        assert any(ix.definition for t in schema.tables.values() for ix in t.indexes) or dsn != path
+        assert schema_problems(schema) == [], dsn
+    assert duck_index("CREATE INDEX i ON album (artist_id); DROP TABLE keepme", schema.tables["movie"]) is not None
 
 
 @pytest.mark.parametrize("expr", ["a > 0 AND b IS NOT NULL", "lower(email) ~ '^[a-z]+@'", "nextval('s'::regclass)",
