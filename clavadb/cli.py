@@ -449,8 +449,8 @@ def _sample_and_write(console: Console, syn, dst: str, scale: float, seed: int, 
     lines += [f"  {t:<32} {r:>10,} rows" for t, r in report.tables.items()]
     lines.append(f"constraints declared and validated by the destination: {report.constraints}")
     if generated:
-        lines.append("generated rather than modeled: " + "; ".join(
-            f"{how}: {', '.join(cols)}" for how, cols in generated.items()))
+        lines.append("generated rather than modeled:")
+        lines += [f"  {how:<32} {', '.join(cols)}" for how, cols in generated.items()]
     if repairs:
         lines.append("values repaired to meet constraints: " + "; ".join(
             f"{t}: " + ", ".join(f"{k} {v}" for k, v in r.items()) for t, r in repairs.items()))

@@ -103,7 +103,7 @@ def parse(dsn: str) -> DSN:
         raise BadDSN(f"unknown DSN scheme {m.group(1)!r} in {redact(text)!r}",
                      f"known: {', '.join(sorted(SCHEMES))}; use {FORMS}")
     rest = text[m.end():]
-    if engine in FILE_ENGINES:
+    if engine == "duckdb":  # duckdb:///abs/path and duckdb://rel/path, as DuckDB's own clients take them
         path = rest
         if path in ("", "/" + MEMORY, MEMORY):
             path = MEMORY
@@ -114,6 +114,8 @@ def parse(dsn: str) -> DSN:
         raise BadDSN(f"cannot parse the DSN {redact(text)!r}: {type(exc).__name__}", f"use {FORMS}") from None
     if url.port is not None and not 0 < url.port < 65536:
         raise BadDSN(f"port {url.port} of {redact(text)!r} is out of range", "use a port from 1 to 65535")
+    if engine in FILE_ENGINES:  # a file engine with SQLAlchemy's URL rules (sqlite:///rel.db, sqlite:////abs.db)
+        return DSN(dsn, engine, url=url, path=url.database or MEMORY)
     return DSN(dsn, engine, url=url)
 
 
