@@ -17,7 +17,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
-from clavadb.schema import Schema, Table
+from clavadb.schema import DEFAULT_SCHEMAS, Schema, Table
 
 # Functions no CHECK, DEFAULT or index expression needs, and that do more than compute a value: read
 # server files or data of other tables, execute SQL text, change settings or sequences, signal backends.
@@ -234,10 +234,9 @@ def schema_problems(schema: Schema) -> list[str]:
             if ix.method is not None and not (isinstance(ix.method, str) and _IDENT.match(ix.method)):
                 out.append(f"index {ix.name} of {key}: method {str(ix.method)[:40]!r} is not a name")
             if ix.definition is not None:
-                from clavadb.adapters.pg_write import target_schema
-
+                # PostgreSQL writes a table of DuckDB's default schema into its own (pg_write.target_schema)
                 check(f"index {ix.name} of {key}", ix.definition,
-                      (lambda d, t=t: pg_index(d, t, target_schema(t.schema))) if pg
+                      (lambda d, t=t: pg_index(d, t, "public" if t.schema in DEFAULT_SCHEMAS else t.schema)) if pg
                       else (lambda d, t=t: duck_index(d, t)))
     for key, d in schema.domains.items():
         check(f"domain {key} base type", d.base_type, typename)
