@@ -234,9 +234,9 @@ def sample(console: Console, model, dst, seed, scale, replace, dry_run, as_json,
         raise ClavaError(f"{model} is not a clavadb model file ({type(e).__name__})") from None
     scale, seed, replace = _sampling({}, scale, seed, replace)
     if dry_run:
-        from clavadb.privacy import ColumnPlan
+        from clavadb.state import PipelineState
 
-        _print_plan(console, syn.schema, [ColumnPlan(**p) for p in syn.extra["plans"]])
+        _print_plan(console, syn.schema, PipelineState.of(syn).plans)
         return
     _sample_and_write(console, syn, dst, scale, seed, replace, timer)
 
