@@ -261,11 +261,11 @@ def generate(syn, scale: float, seed: int, check_eval: Callable[[Table, pa.Table
     frames = timer.run("keys", lambda: keys.assign_keys(schema, frames, state.key_stats, seed))
     frames = timer.run("generate", lambda: privacy.fill_generated(
         schema, plans, frames, seed, k_rare=state.rare_k, real_stats=state.column_stats))
-    frames, copies = timer.run("privacy", lambda: _resample_copies(schema, plans, frames, state, seed))
+    frames, copies = timer.run("privacy", lambda: _resample_copies(schema, frames, state, seed))
     frames, report = timer.run("constraints", lambda: constraints.enforce(
         schema, frames, state.column_stats, seed, check_eval=check_eval))
     for key, table in schema.tables.items():
-        frames[key] = _finish(table, frames[key], plans)
+        frames[key] = _finish(table, frames[key])
     return Synthetic(schema, frames, report.to_dict(), copies)
 
 
@@ -283,18 +283,15 @@ def _restore_kept(schema: Schema, frames: dict[str, pd.DataFrame], kept: Mapping
     return frames
 
 
-def _resample_copies(schema: Schema, plans: list[privacy.ColumnPlan], frames: dict[str, pd.DataFrame],
-                     state: PipelineState, seed: int) -> tuple[dict, int]:
+def _resample_copies(schema: Schema, frames: dict[str, pd.DataFrame], state: PipelineState,
+                     seed: int) -> tuple[dict, int]:
     """No synthetic row may equal a real one: a matching row gets one modeled value redrawn from another
     synthetic row (the model's own marginal), until none match."""
     rng = np.random.default_rng(seed + 17)
     total = 0
-    modeled = {}
-    for p in plans:
-        if p.action == "model":
-            modeled.setdefault(p.table, []).append(p.column)
+    modeled = modeled_columns(schema, state.plans)
     for key, fps in state.fingerprints.items():
-        frame, cols = frames[key], modeled.get(key, [])
+        frame, cols = frames[key], modeled[key]
         if not cols or frame.empty:
             continue
         real = np.asarray(fps, dtype=np.uint64)
@@ -315,7 +312,7 @@ def _resample_copies(schema: Schema, plans: list[privacy.ColumnPlan], frames: di
     return frames, total
 
 
-def _finish(table: Table, frame: pd.DataFrame, plans: list[privacy.ColumnPlan]) -> pd.DataFrame:
+def _finish(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
     """Columns in the table's order; excluded columns NULL; computed columns left to the destination."""
     out = {}
     n = len(frame)
