@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from clavadb.model import Synthesizer, fk_col
+from clavadb.keys import fk_column
+from clavadb.model import Synthesizer
 from clavadb.schema import Column, ForeignKey, Schema, Table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +61,7 @@ def cross_table(schema: Schema, frames: dict[str, pd.DataFrame], out: dict[str, 
         for parent in parents:
             fk = next(f for f in schema.tables[child].foreign_keys if f.ref_table == parent)
             real = frames[child].merge(frames[parent], on=f"{parent}_id")
-            pos = out[child][fk_col(fk)].to_numpy(dtype=np.int64)
+            pos = out[child][fk_column(fk)].to_numpy(dtype=np.int64)
             syn = pd.concat([out[child].reset_index(drop=True),
                              out[parent].iloc[pos].reset_index(drop=True)], axis=1)
             for cc in ccols:
@@ -96,7 +97,7 @@ def main() -> None:
         for parent in parents:
             fk = next(f for f in schema.tables[child].foreign_keys if f.ref_table == parent)
             real = frames[child].groupby(f"{parent}_id").size().reindex(frames[parent][f"{parent}_id"], fill_value=0)
-            synth = out[child][fk_col(fk)].value_counts().reindex(range(len(out[parent])), fill_value=0)
+            synth = out[child][fk_column(fk)].value_counts().reindex(range(len(out[parent])), fill_value=0)
             print(f"  children per {parent:8s} in {child:15s} real mean {real.mean():.2f} sd {real.std():.2f}"
                   f"  synthetic mean {synth.mean():.2f} sd {synth.std():.2f}")
     within = []

@@ -35,7 +35,7 @@ LABELS = {"cardinality": "cardinality", "one_way": "1-way", "0_hop": "0-hop", "1
 def with_keys(schema, synth: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Key values for sampled frames: PK columns = position + 1, FK columns = the parent's values at the
     "__fk__<name>" position (NA stays NULL)."""
-    from clavadb.model.synthesizer import fk_col
+    from clavadb.keys import fk_column
 
     out = {k: df.copy() for k, df in synth.items()}
     for k, df in out.items():
@@ -46,7 +46,7 @@ def with_keys(schema, synth: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]
     for k in schema.graph().top_down() + [c for _, c, _ in schema.graph().deferred]:
         df = out[k]
         for fk in schema.tables[k].foreign_keys:
-            pos = df[fk_col(fk)].to_numpy(dtype="float64", na_value=np.nan)
+            pos = df[fk_column(fk)].to_numpy(dtype="float64", na_value=np.nan)
             ok = ~np.isnan(pos)
             parent = out[fk.ref_table]
             for col, ref in zip(fk.columns, fk.ref_columns, strict=True):

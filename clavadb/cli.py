@@ -387,9 +387,9 @@ def sample(console: Console, model, dst, seed, scale, replace, replace_cascade, 
     syn = timer.run("load", lambda: load_model(model))
     scale, seed, replace = _sampling({}, scale, seed, replace, replace_cascade)
     if dry_run:
-        from clavadb.privacy import ColumnPlan
+        from clavadb.state import PipelineState
 
-        _print_plan(console, syn.schema, [ColumnPlan(**p) for p in syn.extra["plans"]])
+        _print_plan(console, syn.schema, PipelineState.of(syn).plans)
         return
     fps = syn.extra.get("source_fingerprints")
     preflight.destination(dst, syn.schema, replace=replace, cascade=replace_cascade, src_fingerprints=fps)

@@ -1,8 +1,7 @@
 """Column codecs between a table's columns (pandas) and the diffusion model's unified space (float32).
 
-Beyond the agreed interface: describe() also works before fit (a plan from the column kinds) and adds
-"kind", "nulls" and "categories" keys; codec names are "quantile", "categorical", "constant" and "null"
-(one value plus NULLs: only the NULL dim); ORDINAL_MAX and N_QUANTILES are module constants.
+Codec names are "quantile", "categorical", "constant" and "null" (one value plus NULLs: only the NULL dim);
+ORDINAL_MAX and N_QUANTILES are module constants.
 
 Every modeled column becomes 0, 1 or 2 dims, in column order:
   value dim      "quantile"    numbers, dates, timestamps, times with many distinct values: a piecewise-linear
@@ -503,34 +502,3 @@ class TableEncoder:
         enc.codecs = codecs
         enc._index()
         return enc
-
-    def describe(self) -> list[dict]:
-        """Per column: {"column", "codec", "dims"} plus the kind, NULL dim and category count, for --dry-run.
-
-        Before fit, the plan from the kinds alone: categorical for bool/text/enum, quantile otherwise,
-        a NULL dim for nullable columns (the fit may find fewer dims: constants, columns without NULLs).
-        """
-        if not self.codecs:
-            return [
-                {
-                    "column": c.name,
-                    "codec": "categorical" if c.kind in (*LABEL_KINDS, "bool") else "quantile",
-                    "dims": 1 + int(c.nullable),
-                    "kind": c.kind,
-                    "nulls": c.nullable,
-                }
-                for c in self.columns
-            ]
-        out = []
-        for c in self.codecs:
-            d = {
-                "column": c.column.name,
-                "codec": c.codec,
-                "dims": c.dims,
-                "kind": c.column.kind,
-                "nulls": c.has_null,
-            }
-            if c.probs is not None:
-                d["categories"] = len(c.probs)
-            out.append(d)
-        return out

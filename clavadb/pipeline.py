@@ -19,6 +19,7 @@ from clavadb.config import add_config_foreign_keys, check_against_schema
 from clavadb.errors import ClavaError, ConfigError
 from clavadb.generators import stable_salt
 from clavadb.schema import Schema, Table
+from clavadb.state import PipelineState
 from clavadb.workspace import Workspace
 
 SAMPLE_ROWS = 10_000  # rows per table the personal-data detector looks at
@@ -190,7 +191,7 @@ def row_fingerprints(frame: pd.DataFrame, columns: list[str], salt: str) -> np.n
 
 
 def train(source: Source, opts: Options, progress: Progress = _noop, timer: Timer | None = None):
-    """Fit the synthesizer; its `extra` carries what sampling needs besides the model (no real personal value)."""
+    """Fit the synthesizer; its `attachment` carries the PipelineState that sampling needs besides the model."""
     from clavadb.model import Synthesizer
 
     timer = timer or Timer()
@@ -203,27 +204,33 @@ def train(source: Source, opts: Options, progress: Progress = _noop, timer: Time
     fallback = [f"{p.table}.{p.column}" for p in plans if p.reason.startswith("no codec")]
     if fallback:
         source.notes.append(f"no codec for the type of {', '.join(fallback)}: generated as plausible values")
+    # a kept table's rows are given to the model, not generated
     timer.run("fit", lambda: syn.fit(source.frames, modeled=modeled, progress=progress, fixed=keep))
     salt = stable_salt("rows", *source.schema.tables)
-    fingerprints = {}
+    state = PipelineState(
+        plans=plans,
+        column_stats=privacy.column_stats(source.schema, plans, source.frames),
+        key_stats=keys.key_shape_stats(source.schema, source.frames),
+        rare_k=opts.rare_k,
+        salt=salt,
+        fingerprints=_fingerprints(source, modeled, salt),
+        # A kept lookup table is copied as is: the user chose to ship its rows.
+        kept={t: _frame_to_records(source.frames[t]) for t in keep},
+        notes=source.notes,
+    )
+    syn.attachment = state.to_dict()
+    return syn
+
+
+def _fingerprints(source: Source, modeled: Mapping[str, list[str]], salt: str) -> dict[str, list[int]]:
+    out = {}
     for key, frame in source.frames.items():
         cols = modeled[key]
         # Only tables whose real rows are mostly unique can leak a record by copying it; in low-entropy
         # tables (a few categorical columns) equal rows are expected and identify no one.
         if cols and len(frame) and frame[cols].drop_duplicates().shape[0] >= UNIQUE_SHARE * len(frame):
-            fingerprints[key] = row_fingerprints(frame, cols, salt).tolist()
-    syn.extra = {
-        "plans": [p.__dict__ for p in plans],
-        "column_stats": privacy.column_stats(source.schema, plans, source.frames),
-        "key_stats": keys.key_shape_stats(source.schema, source.frames),
-        "rare_k": opts.rare_k,
-        "salt": salt,
-        "fingerprints": fingerprints,
-        # A kept lookup table is copied as is: the user chose to ship its rows.
-        "kept": {t: _frame_to_records(source.frames[t]) for t in keep},
-        "notes": source.notes,
-    }
-    return syn
+            out[key] = row_fingerprints(frame, cols, salt).tolist()
+    return out
 
 
 def _frame_to_records(frame: pd.DataFrame) -> dict[str, list]:
@@ -247,18 +254,18 @@ def generate(syn, scale: float, seed: int, check_eval: Callable[[Table, pa.Table
         raise ConfigError(f"--scale {scale} is out of range", "use a value from 0.01 to 10")
     timer = timer or Timer()
     schema: Schema = syn.schema
-    extra = syn.extra
-    plans = [privacy.ColumnPlan(**p) for p in extra["plans"]]
+    state = PipelineState.of(syn)
+    plans = state.plans
     frames = timer.run("sample", lambda: syn.sample(scale=scale, seed=seed))
-    frames = _restore_kept(schema, frames, extra.get("kept", {}))
-    frames = timer.run("keys", lambda: keys.assign_keys(schema, frames, extra["key_stats"], seed))
+    frames = _restore_kept(schema, frames, state.kept)
+    frames = timer.run("keys", lambda: keys.assign_keys(schema, frames, state.key_stats, seed))
     frames = timer.run("generate", lambda: privacy.fill_generated(
-        schema, plans, frames, seed, k_rare=extra.get("rare_k", 5), real_stats=extra["column_stats"]))
-    frames, copies = timer.run("privacy", lambda: _resample_copies(schema, plans, frames, extra, seed))
+        schema, plans, frames, seed, k_rare=state.rare_k, real_stats=state.column_stats))
+    frames, copies = timer.run("privacy", lambda: _resample_copies(schema, frames, state, seed))
     frames, report = timer.run("constraints", lambda: constraints.enforce(
-        schema, frames, extra["column_stats"], seed, check_eval=check_eval))
+        schema, frames, state.column_stats, seed, check_eval=check_eval))
     for key, table in schema.tables.items():
-        frames[key] = _finish(table, frames[key], plans)
+        frames[key] = _finish(table, frames[key])
     return Synthetic(schema, frames, report.to_dict(), copies)
 
 
@@ -270,29 +277,26 @@ def _restore_kept(schema: Schema, frames: dict[str, pd.DataFrame], kept: Mapping
         frames[t] = real
         for child, fk in schema.foreign_keys():
             if fk.ref_table == t and child in frames:
-                col = f"__fk__{fk.name}"
+                col = keys.fk_column(fk)
                 if col in frames[child] and n:
                     frames[child][col] = frames[child][col] % n
     return frames
 
 
-def _resample_copies(schema: Schema, plans: list[privacy.ColumnPlan], frames: dict[str, pd.DataFrame],
-                     extra: Mapping[str, Any], seed: int) -> tuple[dict, int]:
+def _resample_copies(schema: Schema, frames: dict[str, pd.DataFrame], state: PipelineState,
+                     seed: int) -> tuple[dict, int]:
     """No synthetic row may equal a real one: a matching row gets one modeled value redrawn from another
     synthetic row (the model's own marginal), until none match."""
     rng = np.random.default_rng(seed + 17)
     total = 0
-    modeled = {}
-    for p in plans:
-        if p.action == "model":
-            modeled.setdefault(p.table, []).append(p.column)
-    for key, fps in extra.get("fingerprints", {}).items():
-        frame, cols = frames[key], modeled.get(key, [])
+    modeled = modeled_columns(schema, state.plans)
+    for key, fps in state.fingerprints.items():
+        frame, cols = frames[key], modeled[key]
         if not cols or frame.empty:
             continue
         real = np.asarray(fps, dtype=np.uint64)
         for _ in range(20):
-            hit = np.isin(row_fingerprints(frame, cols, extra["salt"]), real)
+            hit = np.isin(row_fingerprints(frame, cols, state.salt), real)
             n = int(hit.sum())
             if not n:
                 break
@@ -308,7 +312,7 @@ def _resample_copies(schema: Schema, plans: list[privacy.ColumnPlan], frames: di
     return frames, total
 
 
-def _finish(table: Table, frame: pd.DataFrame, plans: list[privacy.ColumnPlan]) -> pd.DataFrame:
+def _finish(table: Table, frame: pd.DataFrame) -> pd.DataFrame:
     """Columns in the table's order; excluded columns NULL; computed columns left to the destination."""
     out = {}
     n = len(frame)

@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 
 from clavadb.dialect import to_duckdb
-from clavadb.schema import Schema, Table, check_expressions
+from clavadb.schema import ForeignKey, Schema, Table, check_expressions
 from clavadb.sql import qident, qliteral
 
 Data = pa.Table | pd.DataFrame
@@ -206,6 +206,23 @@ class Workspace:
                 self._run(f"DROP TYPE {qident(e.name)}")
             self._run(f"CREATE TYPE {qident(e.name)} AS ENUM ({', '.join(qliteral(v) for v in e.values)})")
             self._enums[e.name] = list(e.values)
+
+    def fk_positions(self, child: str, fk: ForeignKey) -> np.ndarray:
+        """Per row of table `child` (a loaded table, in its stored order), the 0-based row of table `fk.ref_table` that its
+        foreign key `fk` references: -1 for a NULL (any FK column NULL) and for an orphan. A referenced key
+        that repeats in the parent (not declared unique) resolves to its first row."""
+        on = " AND ".join(f"c.{qident(c)} = p.k{i}" for i, c in enumerate(fk.columns))
+        keys = ", ".join(f"{qident(c)} AS k{i}" for i, c in enumerate(fk.ref_columns))
+        res = self.query_numpy(
+            f"""
+            WITH p AS (SELECT {keys}, min(rowid) AS pos FROM {qident(fk.ref_table)} GROUP BY ALL)
+            SELECT c.rowid, coalesce(p.pos, -1) FROM {qident(child)} c LEFT JOIN p ON {on}
+            """
+        )
+        rowid, pos = (np.asarray(v, np.int64) for v in res.values())
+        out = np.full(self.count(child), -1, np.int64)
+        out[rowid] = pos
+        return out
 
     def close(self) -> None:
         self.con.close()

@@ -11,7 +11,8 @@ import torch
 from datasets import DATASETS
 
 from clavadb.errors import ClavaError, ConfigError
-from clavadb.model import Synthesizer, fk_col
+from clavadb.keys import fk_column
+from clavadb.model import Synthesizer
 from clavadb.model.matching import match_unique, repair_unique
 from clavadb.schema import Column, ForeignKey, Schema, Table, Unique
 
@@ -57,7 +58,7 @@ def schema_for(frames: dict[str, pd.DataFrame], fks: dict[str, list[tuple[str, s
 
 def fk_targets(schema: Schema, table: str) -> list[tuple[str, str, bool]]:
     t = schema.tables[table]
-    return [(fk_col(fk), fk.ref_table, any(t.column(c).nullable for c in fk.columns)) for fk in t.foreign_keys]
+    return [(fk_column(fk), fk.ref_table, any(t.column(c).nullable for c in fk.columns)) for fk in t.foreign_keys]
 
 
 @pytest.fixture(scope="module")
@@ -104,7 +105,7 @@ def test_group_sizes_plausible(ml):
         synth = len(out[child]) / len(out["movie"])
         assert abs(synth - real) / real < 0.2, (child, real, synth)
         for parent, col in links:
-            fk = fk_col(next(f for f in schema.tables[child].foreign_keys if f.ref_table == parent))
+            fk = fk_column(next(f for f in schema.tables[child].foreign_keys if f.ref_table == parent))
             real_mean = frames[child].groupby(col).size().reindex(frames[parent][col], fill_value=0).mean()
             syn_mean = out[child][fk].value_counts().reindex(range(len(out[parent])), fill_value=0).mean()
             assert abs(syn_mean - real_mean) / real_mean < 0.2, (child, parent, real_mean, syn_mean)
@@ -120,11 +121,11 @@ def test_seed_determinism(ml):
 
 def test_save_load_sample_equal(ml, tmp_path):
     schema, _, syn = ml
-    syn.extra["pipeline"] = {"note": "kept"}
+    syn.attachment = {"pipeline": {"note": "kept"}}
     path = tmp_path / "m.clava"
     syn.save(path)
     syn2 = Synthesizer.load(path)
-    assert syn2.extra["pipeline"] == {"note": "kept"}
+    assert syn2.attachment == {"pipeline": {"note": "kept"}}
     assert syn2.schema.to_dict() == schema.to_dict()
     a, b = syn.sample(scale=0.5, seed=2), syn2.sample(scale=0.5, seed=2)
     for key in a:
@@ -152,7 +153,7 @@ def test_threads_half_the_cores_to_fit_all_to_sample_and_restored(ml):
 def test_fk_only_unique_key_stays_unique(ml):
     schema, _, syn = ml
     out = syn.sample(seed=4, scale=2.0)  # more children per user/movie pair: duplicates would appear
-    pairs = out["rating"][[fk_col(fk) for fk in schema.tables["rating"].foreign_keys]]
+    pairs = out["rating"][[fk_column(fk) for fk in schema.tables["rating"].foreign_keys]]
     assert len(pairs) > 0 and not pairs.duplicated().any()
 
 
@@ -214,7 +215,7 @@ def test_cross_table_dependency_kept_better_than_independent():
         syn = Synthesizer(schema, preset="test", method=method, **over).fit(frames)
         out = syn.sample(seed=0)
         child = out["review"]
-        parent_country = out["movie"]["country"].to_numpy()[child[fk_col(schema.tables["review"].foreign_keys[0])]
+        parent_country = out["movie"]["country"].to_numpy()[child[fk_column(schema.tables["review"].foreign_keys[0])]
                                                             .to_numpy()]
         return cramers_v(pd.Series(parent_country), child["language"])
 
@@ -248,7 +249,7 @@ def test_self_reference_is_a_forest(nullable):
     syn = Synthesizer(schema, preset="test").fit(frames)
     out = syn.sample(seed=0, scale=3.0)
     check_positions(schema, out)
-    p = out["emp"][fk_col(schema.tables["emp"].foreign_keys[0])].to_numpy(dtype=float, na_value=np.nan)
+    p = out["emp"][fk_column(schema.tables["emp"].foreign_keys[0])].to_numpy(dtype=float, na_value=np.nan)
     n = len(p)
     parent = np.where(np.isnan(p), np.arange(n), p).astype(np.int64)  # roots point to themselves
     roots = parent == np.arange(n)
@@ -270,8 +271,8 @@ def test_empty_parent_and_key_only_tables():
     out = syn.sample(seed=0)
     check_positions(schema, out)
     assert len(out["director"]) == 0
-    assert out["movie2director"][fk_col(schema.tables["movie2director"].foreign_keys[1])].isna().all()
-    assert list(out["movie2actor"].columns) == [fk_col(fk) for fk in schema.tables["movie2actor"].foreign_keys]
+    assert out["movie2director"][fk_column(schema.tables["movie2director"].foreign_keys[1])].isna().all()
+    assert list(out["movie2actor"].columns) == [fk_column(fk) for fk in schema.tables["movie2actor"].foreign_keys]
     assert len(out["movie2actor"]) > 0
 
 
@@ -299,7 +300,7 @@ def test_bad_settings_are_clear_errors(ml):
 
 
 def test_fk_positions_composite_null_and_orphan():
-    from clavadb.model.relations import fk_positions
+    from clavadb.model.relations import frame_positions
 
     user = pd.read_csv(ML / "user.csv").head(50)
     parent = user[["user_id", "occupation", "age"]]
@@ -309,7 +310,10 @@ def test_fk_positions_composite_null_and_orphan():
                          user.occupation[3] + 100, user.occupation[0]], dtype="Int64"),
     })
     fk = ForeignKey("c_fk", ["uid", "occ"], "user", ["user_id", "occupation"])
-    assert fk_positions(child, parent, fk).tolist() == [3, 7, -1, -1, -1]
+    schema = Schema("duckdb", {
+        "user": Table("user", columns=[Column(c, "integer", "int") for c in parent.columns], primary_key=["user_id"]),
+        "c": Table("c", columns=[Column(c, "integer", "int") for c in child.columns], foreign_keys=[fk])})
+    assert frame_positions(schema, {"user": parent, "c": child})[("c", "c_fk")].tolist() == [3, 7, -1, -1, -1]
 
 
 def test_cycle_between_tables_is_assigned_after_sampling():
@@ -330,7 +334,7 @@ def test_cycle_between_tables_is_assigned_after_sampling():
     syn = Synthesizer(schema, preset="test").fit(frames)
     out = syn.sample(seed=0)
     check_positions(schema, out)
-    share = out["store"][fk_col(schema.tables["store"].foreign_keys[0])].isna().mean()
+    share = out["store"][fk_column(schema.tables["store"].foreign_keys[0])].isna().mean()
     assert 0.05 < share < 0.5  # real: one store in four has no manager
 
 
@@ -440,3 +444,24 @@ def test_group_sizes_stratified_keep_totals_and_shape():
     assert totals.std() < 0.35 * np.sqrt(8) * real.std()  # independent draws: about 25 customers either way
     values, counts = np.unique(draws, return_counts=True)
     assert set(values) <= set(real) and abs(counts[values == 0].sum() / draws.size - 5 / 8) < 0.02
+
+
+def test_model_file_of_another_format_or_version_is_a_clear_error(tmp_path):
+    """A file that is no model file, one of format version 1 and one of an unknown version each fail with a
+    ClavaError that says what to do, before anything is sampled."""
+    import json
+
+    from clavadb.model import artifact
+
+    junk = tmp_path / "junk.clava"
+    junk.write_bytes(b"not a model")
+    with pytest.raises(ClavaError, match="cannot read model file"):
+        Synthesizer.load(junk)
+    cases = [({"format": "clavadb-model/1"}, "older clavadb"), ({"format": "other"}, "not a clavadb model file"),
+             ({"format": artifact.FORMAT, "version": artifact.VERSION + 1}, "format version")]
+    for meta, message in cases:
+        path = tmp_path / "m.clava"
+        torch.save({"meta": json.dumps(meta), "tensors": {}}, str(path))
+        with pytest.raises(ClavaError, match=message) as err:
+            Synthesizer.load(path)
+        assert "clavadb train" in (err.value.hint or "")

@@ -1,6 +1,6 @@
-"""The ClavaDDPM engine: clustering, diffusion, classifiers, group sizes, matching (see synthesizer.py)."""
+"""The ClavaDDPM engine (see synthesizer.py for the public API, README "Architecture" for the layout)."""
 
 from clavadb.model.presets import PRESETS, Settings
-from clavadb.model.synthesizer import Synthesizer, fk_col
+from clavadb.model.synthesizer import Synthesizer
 
-__all__ = ["PRESETS", "Settings", "Synthesizer", "fk_col"]
+__all__ = ["PRESETS", "Settings", "Synthesizer"]

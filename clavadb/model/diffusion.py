@@ -31,6 +31,9 @@ class TimeMLP(nn.Module):
     def __init__(self, d_in: int, d_out: int, layers: list[int], dim_t: int = 128, dropout: float = 0.0,
                  n_cond: list[int] | None = None):
         super().__init__()
+        # the arguments that rebuild this network (the model file stores them next to its weights)
+        self.args = {"d_in": d_in, "d_out": d_out, "layers": list(layers), "dim_t": dim_t, "dropout": dropout,
+                     "n_cond": list(n_cond) if n_cond else None}
         self.dim_t = dim_t
         self.n_cond = list(n_cond or [])
         self.cond = nn.ModuleList(nn.Embedding(n + 1, dim_t) for n in self.n_cond)

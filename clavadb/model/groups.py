@@ -29,11 +29,6 @@ class SizeDist:
             probs.append(c / c.sum())
         return cls(sizes, probs)
 
-    @property
-    def mean(self) -> float:
-        """Mean group size over all labels, weighting labels equally (used only for rough sizing)."""
-        return float(np.mean([float(s @ p) for s, p in zip(self.sizes, self.probs, strict=True)]))
-
     def sample(self, labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """One group size per parent row, drawn from p(s | label) (vectorised per label). Stratified: the
         parents of a label get one draw from each of n equal-probability strata, in random order. Each size

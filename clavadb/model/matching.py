@@ -1,5 +1,8 @@
 """Multi-parent reconciliation (paper §4.3.3) and uniqueness of FK-only keys.
 
+`reconcile` makes one table out of the versions of a child with several parents; `match_unique` pairs the
+rows of two versions; `repair_unique` keeps keys made only of FK columns unique.
+
 Each version of a multi-parent child was generated under one parent. A row of the base version takes the
 parent position of its nearest free row in another version, each row of the other version used at most once.
 Both versions are cut into the same cells of a median-split tree grown on the base rows (a k-d tree whose
@@ -14,12 +17,103 @@ about a minute; a neighbour just across a cell boundary is missed, a small loss 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 
+from clavadb.model.groups import assign_by_sizes
+
+if TYPE_CHECKING:
+    from clavadb.model.artifact import EdgeModel
+    from clavadb.schema import Table
+
+Version = tuple[np.ndarray, np.ndarray]  # a child generated under one parent: (augmented rows, parent positions)
+
 LEAF = 1024  # base rows per cell: the cell's distance matrix is LEAF x ~LEAF
 _VAR_SAMPLE = 4096  # rows used to choose a node's split dimension
+
+
+def reconcile(table: Table, edges: list[EdgeModel], n_parents: list[int], versions: list[Version],
+              enc_dim: int, rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """One table from its versions, one per edge in `edges` (its parent edges; n_parents: the synthetic
+    parents' row counts). The largest version is the base (its rows are the output), cut to the versions'
+    mean size weighted by their parents' row counts; each other version's rows are matched to base rows
+    (on the first `enc_dim` columns) without reuse. Edges past the versions (Single-T) get FKs from their
+    group sizes. FK-only unique keys are then repaired and the rows shuffled.
+    Returns (rows, {fk name: parent positions})."""
+    b = int(np.argmax([len(x) for x, _ in versions]))
+    # Each version's size is a sum of group sizes drawn per parent row; its noise shrinks with the number
+    # of parent rows, so a tiny parent (five media types) must not outvote a large one (350 albums).
+    weights = np.array([max(m, 1) for m in n_parents[:len(versions)]], float)
+    n = int(round(np.average([len(x) for x, _ in versions], weights=weights)))
+    base_x, base_pos = versions[b]
+    keep = np.sort(rng.permutation(len(base_x))[:n])
+    base_x, base_pos = base_x[keep], base_pos[keep]
+    out_pos = {edges[b].fk: base_pos}
+    for v, (x, p) in enumerate(versions):
+        if v != b:
+            out_pos[edges[v].fk] = _match_version(base_x[:, :enc_dim], x[:, :enc_dim], p, edges[v], n_parents[v],
+                                                  rng)
+    for e, m in zip(edges[len(versions):], n_parents[len(versions):], strict=True):
+        out_pos[e.fk] = assign_random(e, n, m, rng)  # Single-T: the other FKs from real group sizes
+    x, out_pos = repair_fk_keys(table, base_x, out_pos, dict(zip([e.fk for e in edges], n_parents, strict=True)),
+                                rng)
+    perm = rng.permutation(len(x))
+    return x[perm], {k: v[perm] for k, v in out_pos.items()}
+
+
+def _match_version(base: np.ndarray, x: np.ndarray, p: np.ndarray, e: EdgeModel, n_parent: int,
+                   rng: np.random.Generator) -> np.ndarray:
+    """Parent positions of edge `e` for the base rows, from the version (x, p) generated under `e`: each
+    base row takes the position of a distinct matched row; when the version is short, the base rows left
+    over copy the FK of a random row of it (an extra member of an existing group, so its group sizes keep
+    their shape)."""
+    n = len(base)
+    m = min(len(x), n)
+    sub = np.sort(rng.permutation(len(x))[:m])
+    rows_b = np.sort(rng.permutation(n)[:m])  # base rows that get a partner
+    pos = np.full(n, -1, np.int64)
+    pos[rows_b] = p[sub][match_unique(base[rows_b], x[sub], rng)]
+    rest = np.setdiff1d(np.arange(n), rows_b)
+    if len(rest) and len(p):
+        pos[rest] = p[rng.integers(0, len(p), len(rest))]
+    elif len(rest):  # that version drew no rows at all: fall back to group sizes alone
+        pos[rest] = assign_random(e, len(rest), n_parent, rng)
+    return pos
+
+
+def assign_random(e: EdgeModel, n: int, n_parent: int, rng: np.random.Generator) -> np.ndarray:
+    """Parent positions for n child rows of edge `e` from its group sizes alone (-1: NULL at its null share)."""
+    q = e.null_share if e.nullable else 0.0
+    has = rng.random(n) >= q
+    out = np.full(n, -1, np.int64)
+    out[has] = assign_by_sizes(int(has.sum()), n_parent, e.sizes, rng)
+    return out
+
+
+def fk_only_keys(table: Table) -> list[set[str]]:
+    """The table's primary key and unconditional UNIQUE keys that consist of FK columns only."""
+    fkcols = table.fk_columns()
+    keys = [table.primary_key] + [u.columns for u in table.uniques if u.predicate is None]
+    return [set(k) for k in keys if k and set(k) <= fkcols]
+
+
+def repair_fk_keys(table: Table, x: np.ndarray, pos: dict[str, np.ndarray], n_parents: dict[str, int],
+                   rng: np.random.Generator) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    """Keep each FK-only key of `table` unique (repair_unique); rows that stay duplicates are dropped.
+    pos: parent positions per FK name; n_parents: the parent's row count per FK name."""
+    for cols in fk_only_keys(table):
+        fks = [fk for fk in table.foreign_keys if set(fk.columns) <= cols and fk.name in pos]
+        if not fks:
+            continue
+        mat = np.stack([pos[fk.name] for fk in fks], axis=1)
+        fixed, ok = repair_unique(mat, [n_parents[fk.name] for fk in fks], rng)
+        for j, fk in enumerate(fks):
+            pos[fk.name] = fixed[:, j]
+        x = x[ok]
+        pos = {k: v[ok] for k, v in pos.items()}
+    return x, pos
 
 
 def match_unique(base: np.ndarray, other: np.ndarray, rng: np.random.Generator, leaf: int = LEAF,

@@ -1,48 +1,54 @@
-"""Foreign key values -> parent row positions, joined in DuckDB (composite keys; NULL and orphans -> -1)."""
+"""Foreign key values -> parent row positions: the join the fit needs, run in the workspace (DuckDB).
+
+A position is the 0-based row of the referenced parent row in the parent's frame; -1 for a NULL FK (any of
+its columns NULL) and for an orphan. The model imports no database: these functions hand the join to
+`Workspace.fk_positions`.
+"""
 
 from __future__ import annotations
 
-import duckdb
+import time
+from collections.abc import Mapping
+
 import numpy as np
 import pandas as pd
 
-from clavadb.schema import ForeignKey
-from clavadb.sql import qident
+from clavadb.schema import Schema
+
+Positions = dict[tuple[str, str], np.ndarray]  # (child table, FK name) -> parent position per child row
 
 
-def fk_positions(child: pd.DataFrame, parent: pd.DataFrame, fk: ForeignKey,
-                 con: duckdb.DuckDBPyConnection | None = None) -> np.ndarray:
-    """Row position in `parent` of the row each `child` row references; -1 for NULL FKs and orphans.
-    A referenced key that repeats in the parent (not declared unique) resolves to its first row."""
-    n = len(child)
-    if n == 0:
-        return np.zeros(0, np.int64)
-    if len(parent) == 0:
-        return np.full(n, -1, np.int64)
-    own = con is None
-    con = con or duckdb.connect()
-    # explicit positions: a scan's row order is not something to rely on
-    c = pd.DataFrame({f"k{i}": child[col].to_numpy() for i, col in enumerate(fk.columns)})
-    c["__pos"] = np.arange(n)
-    p = pd.DataFrame({f"k{i}": parent[col].to_numpy() for i, col in enumerate(fk.ref_columns)})
-    p["__pos"] = np.arange(len(parent))
-    con.register("__clava_child", c)
-    con.register("__clava_parent", p)
-    keys = [qident(f"k{i}") for i in range(len(fk.columns))]
-    on = " AND ".join(f"c.{k} = p.{k}" for k in keys)
+def fk_positions(schema: Schema, workspace) -> Positions:
+    """Positions of every FK inside `schema`, from its tables as loaded in `workspace` (a
+    clavadb.workspace.Workspace holding each table under its key, rows in the order of the frames)."""
+    return {(child, fk.name): workspace.fk_positions(child, fk)
+            for child, fk in schema.foreign_keys() if fk.ref_table in schema.tables}
+
+
+def frame_positions(schema: Schema, frames: Mapping[str, pd.DataFrame],
+                    seconds: dict[str, dict[str, float]] | None = None) -> Positions:
+    """Positions of every FK inside `schema` from in-memory frames: their key columns are loaded into a
+    fresh workspace first. seconds: per child table, "fk_positions" gets the time its joins took."""
+    from clavadb.workspace import Workspace
+
+    need: dict[str, list[str]] = {}
+    for child, fk in schema.foreign_keys():
+        if fk.ref_table in schema.tables:
+            need.setdefault(child, []).extend(fk.columns)
+            need.setdefault(fk.ref_table, []).extend(fk.ref_columns)
+    ws = Workspace()
     try:
-        res = con.execute(
-            f"""
-            WITH p AS (SELECT {', '.join(keys)}, min(__pos) AS __pos FROM __clava_parent GROUP BY ALL)
-            SELECT c.__pos, coalesce(p.__pos, -1) FROM __clava_child c LEFT JOIN p ON {on}
-            """
-        ).fetchnumpy()
+        for key, cols in need.items():
+            ws.load(key, frames[key][list(dict.fromkeys(cols))])
+        out: Positions = {}
+        for child, fk in schema.foreign_keys():
+            if fk.ref_table not in schema.tables:
+                continue
+            t0 = time.perf_counter()
+            out[(child, fk.name)] = ws.fk_positions(child, fk)
+            if seconds is not None:
+                stage = seconds.setdefault(child, {})
+                stage["fk_positions"] = stage.get("fk_positions", 0.0) + time.perf_counter() - t0
+        return out
     finally:
-        con.unregister("__clava_child")
-        con.unregister("__clava_parent")
-        if own:
-            con.close()
-    cols = list(res.values())
-    out = np.full(n, -1, np.int64)
-    out[np.asarray(cols[0], np.int64)] = np.asarray(cols[1], np.int64)
-    return out
+        ws.close()

@@ -1,0 +1,38 @@
+"""What the pipeline stores in a model file next to the model: how each column is produced and the real
+aggregates sampling needs. No real personal value: the row fingerprints are salted hashes, and the only
+real rows are those of kept tables (small lookup tables the user chose to ship, see pipeline.py)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from clavadb.errors import ClavaError
+from clavadb.privacy import ColumnPlan
+
+
+@dataclass
+class PipelineState:
+    plans: list[ColumnPlan]  # one per column: model, generate, keep, key, exclude, ...
+    column_stats: dict[str, dict[str, Any]]  # privacy.column_stats: per table and column, what generators need
+    key_stats: dict[str, dict[str, Any]]  # keys.key_shape_stats: per table and key column, the shape of new keys
+    rare_k: int  # values seen fewer times than this are replaced
+    salt: str  # of the row fingerprints
+    fingerprints: dict[str, list[int]] = field(default_factory=dict)  # salted hashes of real rows, per table
+    kept: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # kept tables' real rows, per column
+    notes: list[str] = field(default_factory=list)  # what the pipeline decided, shown to the user
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> PipelineState:
+        return cls(**{**d, "plans": [ColumnPlan(**p) for p in d["plans"]]})
+
+    @classmethod
+    def of(cls, syn: Any) -> PipelineState:
+        """The state a `clavadb train` stored in the Synthesizer `syn` (its attachment)."""
+        if not syn.attachment:
+            raise ClavaError("the model has no sampling plan (it was saved by Synthesizer.save, not `clavadb train`)",
+                             "train it with `clavadb train SRC -o MODEL`")
+        return cls.from_dict(syn.attachment)
