@@ -1,0 +1,202 @@
+"""Sampling without torch: the trained MLPs evaluated with NumPy, and the strided (DDIM-style) sampler.
+
+Why not torch at sampling time: importing torch costs seconds (2.7 s of a 7 s `clavadb sample` of a small
+database), more than the sampling itself, and on a CPU the work is a handful of float32 matrix products per
+step, which NumPy's BLAS does as fast (bench/RESULTS.md, "Sampling without torch"). Training, and sampling
+on a GPU, stay with torch; the network is the same, read from the same weights.
+
+The networks are `diffusion.TimeMLP`: x -> proj(x) + time_embed(t) [+ cond embeddings] -> (Linear, SiLU)*
+-> Linear. Classifier guidance needs the gradient of log p(c | x_t) with respect to x_t: written out below
+(the chain rule through an MLP), so that no autograd is needed either.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+# Per-step NumPy temporaries grow with the batch; 8,192 rows keep one step's arrays (a few MB per layer)
+# inside the cache-friendly range while the matrix products stay large enough for BLAS threads to pay off.
+BATCH_ROWS = 8_192
+
+
+def alphas_cumprod(timesteps: int, schedule: str) -> np.ndarray:
+    """Cumulative products of (1 - beta_t) for a linear or cosine (Nichol & Dhariwal) schedule, float32."""
+    if schedule == "linear":
+        scale = 1000.0 / timesteps
+        betas = np.linspace(scale * 1e-4, scale * 0.02, timesteps, dtype=np.float64)
+    else:
+        s = 0.008
+        steps = np.arange(timesteps + 1, dtype=np.float64) / timesteps
+        f = np.cos((steps + s) / (1 + s) * math.pi / 2) ** 2
+        betas = np.minimum(1 - f[1:] / f[:-1], 0.999)
+    return np.cumprod(1 - betas).astype(np.float32)
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    s = np.negative(z)
+    np.exp(s, out=s)
+    s += 1.0
+    return np.reciprocal(s, out=s)
+
+
+def _silu(z: np.ndarray) -> np.ndarray:
+    """z * sigmoid(z), overwriting z (one temporary instead of three)."""
+    s = np.negative(z)
+    np.exp(s, out=s)
+    s += 1.0
+    return np.divide(z, s, out=z)
+
+
+@dataclass(frozen=True)
+class MLP:
+    """A TimeMLP's weights as NumPy arrays, weight matrices stored transposed (x @ w + b)."""
+
+    proj: tuple[np.ndarray, np.ndarray]
+    time: tuple[tuple[np.ndarray, np.ndarray], tuple[np.ndarray, np.ndarray]]
+    hidden: tuple[tuple[np.ndarray, np.ndarray], ...]
+    out: tuple[np.ndarray, np.ndarray]
+    cond: tuple[np.ndarray, ...]  # one embedding table per conditioning column; its last row: "no label"
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, np.ndarray]) -> MLP:
+        """From a TimeMLP state dict (names as torch writes them, values as arrays)."""
+
+        def lin(prefix: str) -> tuple[np.ndarray, np.ndarray]:
+            w = np.asarray(state[f"{prefix}.weight"], np.float32)
+            return np.ascontiguousarray(w.T), np.asarray(state[f"{prefix}.bias"], np.float32)
+
+        mlp = sorted({int(m.group(1)) for k in state if (m := re.match(r"mlp\.(\d+)\.weight$", k))})
+        conds = sorted({int(m.group(1)) for k in state if (m := re.match(r"cond\.(\d+)\.weight$", k))})
+        layers = [lin(f"mlp.{i}") for i in mlp]
+        return cls(proj=lin("proj"), time=(lin("time_embed.0"), lin("time_embed.2")), hidden=tuple(layers[:-1]),
+                   out=layers[-1], cond=tuple(np.asarray(state[f"cond.{j}.weight"], np.float32) for j in conds))
+
+    @property
+    def dim_t(self) -> int:
+        return self.proj[0].shape[1]
+
+    def time_features(self, t: int) -> np.ndarray:
+        """time_embed(sinusoidal(t)) for one timestep shared by all rows: (dim_t,)."""
+        half = self.dim_t // 2
+        freqs = np.exp(-math.log(10_000.0) * np.arange(half, dtype=np.float32) / half)
+        args = np.float32(t) * freqs
+        emb = np.concatenate([np.cos(args), np.sin(args)] + ([np.zeros(1, np.float32)] if self.dim_t % 2 else []))
+        (w1, b1), (w2, b2) = self.time
+        return (_silu(emb @ w1 + b1) @ w2 + b2).astype(np.float32)
+
+    def _input(self, x: np.ndarray, te: np.ndarray, c: np.ndarray | None) -> np.ndarray:
+        h = x @ self.proj[0] + (self.proj[1] + te)
+        if c is not None:
+            for j, emb in enumerate(self.cond):
+                h += emb[c[:, j]]
+        elif self.cond:
+            h += sum(emb[-1] for emb in self.cond)
+        return h
+
+    def forward(self, x: np.ndarray, te: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
+        """The network's output for rows x at the step whose time features are te."""
+        h = self._input(x, te, c)
+        for w, b in self.hidden:
+            h = h @ w
+            h += b
+            h = _silu(h)
+        h = h @ self.out[0]
+        h += self.out[1]
+        return h
+
+    def grad_log_prob(self, x: np.ndarray, te: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """d/dx of sum_i log softmax(f(x_i))[labels_i]: classifier guidance without autograd."""
+        h = self._input(x, te, None)
+        pre, sigs = [], []
+        for w, b in self.hidden:
+            z = h @ w
+            z += b
+            sig = _sigmoid(z)
+            pre.append(z)
+            sigs.append(sig)
+            h = z * sig
+        logits = h @ self.out[0] + self.out[1]
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        p /= p.sum(axis=1, keepdims=True)
+        g = -p
+        g[np.arange(len(g)), labels] += 1.0  # d log_softmax[label] / d logits = onehot - softmax
+        g = g @ self.out[0].T
+        for (w, _), z, sig in zip(reversed(self.hidden), reversed(pre), reversed(sigs), strict=True):
+            # silu'(z) = s (1 + z (1 - s)), computed in place over z
+            z *= 1.0 - sig
+            z += 1.0
+            z *= sig
+            g *= z
+            g = g @ w.T
+        return g @ self.proj[0].T
+
+
+GuideFn = Callable[[np.ndarray, int, slice], np.ndarray]
+
+
+def guidance(classifier: MLP, labels: np.ndarray, eta: float) -> GuideFn:
+    """η ∇_x log p(c | x_t, t) for each row's target label (the paper's §4.3.2); the classifier's time
+    features are computed once per timestep."""
+    feats: dict[int, np.ndarray] = {}
+
+    def fn(x: np.ndarray, t: int, rows: slice) -> np.ndarray:
+        if t not in feats:
+            feats[t] = classifier.time_features(t)
+        return np.float32(eta) * classifier.grad_log_prob(x, feats[t], labels[rows])
+
+    return fn
+
+
+def sample(model: MLP, ab: np.ndarray, n: int, d: int, sample_steps: int, seed: int,
+           lo: np.ndarray, hi: np.ndarray, ddim_eta: float = 1.0, guide: GuideFn | None = None,
+           cond: np.ndarray | None = None, clip_last: bool = True, threads: int = 1,
+           batch: int = BATCH_ROWS) -> np.ndarray:
+    """Draw n rows of a d-dim space by strided sampling over the schedule ab (the steps of
+    diffusion.sample, one for one): eps predicted, guided (eps - sqrt(1 - ab_t) η ∇), x_0 clipped to
+    [lo, hi] (the last one too unless clip_last is False), generalised DDIM update with noise ddim_eta.
+
+    Batches run on `threads` threads (NumPy releases the GIL in its kernels); each batch draws from its own
+    stream of `seed`, so the rows do not depend on the number of threads."""
+    out = np.empty((n, d), np.float32)
+    seq = np.unique(np.linspace(0, len(ab) - 1, sample_steps).round().astype(np.int64))[::-1]
+    te = [model.time_features(int(t)) for t in seq]
+    lo, hi = np.asarray(lo, np.float32), np.asarray(hi, np.float32)
+
+    def run(start: int) -> None:
+        rows = slice(start, min(n, start + batch))
+        rng = np.random.default_rng(np.random.SeedSequence([seed, start // batch]))
+        x = rng.standard_normal((rows.stop - rows.start, d), dtype=np.float32)
+        c = cond[rows] if cond is not None else None
+        for i, t in enumerate(seq):
+            a_t = float(ab[t])
+            a_prev = float(ab[seq[i + 1]]) if i + 1 < len(seq) else 1.0
+            eps = model.forward(x, te[i], c)
+            if guide is not None:
+                eps -= np.float32(math.sqrt(1 - a_t)) * guide(x, int(t), rows)
+            x0 = (x - np.float32(math.sqrt(1 - a_t)) * eps) / np.float32(math.sqrt(a_t))
+            if i + 1 == len(seq) and not clip_last:
+                x = x0
+                break
+            np.clip(x0, lo, hi, out=x0)
+            eps = (x - np.float32(math.sqrt(a_t)) * x0) / np.float32(math.sqrt(1 - a_t))
+            sigma = ddim_eta * math.sqrt(max((1 - a_prev) / (1 - a_t) * (1 - a_t / a_prev), 0.0))
+            x = np.float32(math.sqrt(a_prev)) * x0 + np.float32(math.sqrt(max(1 - a_prev - sigma**2, 0.0))) * eps
+            if ddim_eta > 0 and i + 1 < len(seq):
+                x += np.float32(sigma) * rng.standard_normal(x.shape, dtype=np.float32)
+        out[rows] = x
+
+    starts = range(0, n, batch)
+    if threads > 1 and len(starts) > 1:
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(run, starts))
+    else:
+        for start in starts:
+            run(start)
+    return out
