@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from clavadb.executor import LocalExecutor
 from clavadb.model import infer
 from clavadb.model.classifier import guidance as torch_guidance
 from clavadb.model.diffusion import Diffusion, TimeMLP
@@ -50,9 +51,9 @@ def test_sample_is_the_same_on_any_thread_count_and_clipped():
     labels = np.random.default_rng(1).integers(0, 5, 5000)
     lo, hi = np.full(12, -1.5, np.float32), np.full(12, 1.5, np.float32)
     args = (_numpy(den), ab, 5000, 12, 10, 7, lo, hi, 1.0, infer.guidance(_numpy(clf), labels, 1.0))
-    one = infer.sample(*args, threads=1, batch=1024)
-    two = infer.sample(*args, threads=2, batch=1024)
+    one = infer.sample(*args, batch=1024)
+    two = infer.sample(*args, executor=LocalExecutor(2), batch=1024)
     np.testing.assert_array_equal(one, two)
     assert one.min() >= -1.5 and one.max() <= 1.5
-    other = infer.sample(*args[:5], 8, *args[6:], threads=1, batch=1024)
+    other = infer.sample(*args[:5], 8, *args[6:], batch=1024)
     assert not np.array_equal(one, other)  # another seed, other rows

@@ -15,10 +15,11 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
+
+from clavadb.executor import Executor, LocalExecutor
 
 # Per-step NumPy temporaries grow with the batch; 8,192 rows keep one step's arrays (a few MB per layer)
 # inside the cache-friendly range while the matrix products stay large enough for BLAS threads to pay off.
@@ -156,20 +157,19 @@ def guidance(classifier: MLP, labels: np.ndarray, eta: float) -> GuideFn:
 
 def sample(model: MLP, ab: np.ndarray, n: int, d: int, sample_steps: int, seed: int,
            lo: np.ndarray, hi: np.ndarray, ddim_eta: float = 1.0, guide: GuideFn | None = None,
-           cond: np.ndarray | None = None, clip_last: bool = True, threads: int = 1,
+           cond: np.ndarray | None = None, clip_last: bool = True, executor: Executor | None = None,
            batch: int = BATCH_ROWS) -> np.ndarray:
     """Draw n rows of a d-dim space by strided sampling over the schedule ab (the steps of
     diffusion.sample, one for one): eps predicted, guided (eps - sqrt(1 - ab_t) η ∇), x_0 clipped to
     [lo, hi] (the last one too unless clip_last is False), generalised DDIM update with noise ddim_eta.
 
-    Batches run on `threads` threads (NumPy releases the GIL in its kernels); each batch draws from its own
-    stream of `seed`, so the rows do not depend on the number of threads."""
-    out = np.empty((n, d), np.float32)
+    Batches run on the executor (default: this thread); each batch draws from its own stream of `seed`, so
+    the rows do not depend on where or on how many workers they ran."""
     seq = np.unique(np.linspace(0, len(ab) - 1, sample_steps).round().astype(np.int64))[::-1]
     te = [model.time_features(int(t)) for t in seq]
     lo, hi = np.asarray(lo, np.float32), np.asarray(hi, np.float32)
 
-    def run(start: int) -> None:
+    def run(start: int) -> np.ndarray:
         rows = slice(start, min(n, start + batch))
         rng = np.random.default_rng(np.random.SeedSequence([seed, start // batch]))
         x = rng.standard_normal((rows.stop - rows.start, d), dtype=np.float32)
@@ -190,13 +190,7 @@ def sample(model: MLP, ab: np.ndarray, n: int, d: int, sample_steps: int, seed: 
             x = np.float32(math.sqrt(a_prev)) * x0 + np.float32(math.sqrt(max(1 - a_prev - sigma**2, 0.0))) * eps
             if ddim_eta > 0 and i + 1 < len(seq):
                 x += np.float32(sigma) * rng.standard_normal(x.shape, dtype=np.float32)
-        out[rows] = x
+        return x
 
-    starts = range(0, n, batch)
-    if threads > 1 and len(starts) > 1:
-        with ThreadPoolExecutor(threads) as pool:
-            list(pool.map(run, starts))
-    else:
-        for start in starts:
-            run(start)
-    return out
+    parts = (executor or LocalExecutor()).map(run, list(range(0, n, batch)))
+    return np.concatenate(parts) if parts else np.empty((0, d), np.float32)
