@@ -349,7 +349,7 @@ def train(console: Console, src, output, schemas, tables, exclude, config_path, 
     if syn is None:
         return
     # digests of what the source is, so that `sample` refuses to write into it (the file does not name it)
-    syn.extra["source_fingerprints"] = preflight.fingerprints(src, checked.identity)
+    syn.attachment["source_fingerprints"] = preflight.fingerprints(src, checked.identity)
     tmp = f"{output}.partial"
     console.begin("save")
     try:
@@ -372,11 +372,16 @@ def train(console: Console, src, output, schemas, tables, exclude, config_path, 
 @click.argument("model", type=click.Path(dir_okay=False))
 @click.argument("dst")
 @sampling_options
+@click.option("--executor", default="local", show_default=True,
+              help="Where sampling runs: local (this machine's cores), ray (a local Ray cluster) or "
+                   "ray://HOST:PORT (a running cluster); the same seed gives the same copy on any of them.")
 @log_option
 @output_options
 @run_command
-def sample(console: Console, model, dst, seed, scale, replace, replace_cascade, dry_run, as_json, quiet, debug):
+def sample(console: Console, model, dst, seed, scale, replace, replace_cascade, dry_run, executor, as_json, quiet,
+           debug):
     """Write a synthetic database into DST from a MODEL file made by `clavadb train`."""
+    from clavadb.executor import executor_from
     from clavadb.model_check import load_model
     from clavadb.pipeline import Timer
 
@@ -391,9 +396,11 @@ def sample(console: Console, model, dst, seed, scale, replace, replace_cascade, 
 
         _print_plan(console, syn.schema, PipelineState.of(syn).plans)
         return
-    fps = syn.extra.get("source_fingerprints")
+    fps = syn.attachment.get("source_fingerprints")
     preflight.destination(dst, syn.schema, replace=replace, cascade=replace_cascade, src_fingerprints=fps)
-    _sample_and_write(console, syn, dst, scale, seed, replace, replace_cascade, timer, src_fingerprints=fps)
+    runner = None if executor == "local" else executor_from(executor, 1)
+    _sample_and_write(console, syn, dst, scale, seed, replace, replace_cascade, timer, src_fingerprints=fps,
+                      executor=runner)
 
 
 def _batches(console: Console, key: str, table, batch_rows: int) -> Iterator:
@@ -410,7 +417,8 @@ def _batches(console: Console, key: str, table, batch_rows: int) -> Iterator:
 
 def _sample_and_write(console: Console, syn, dst: str, scale: float, seed: int, replace: bool, cascade: bool,
                       timer, *, src: str | None = None, src_identity: tuple | None = None,
-                      src_fingerprints: list[str] | None = None, next_src: str | None = None) -> None:
+                      src_fingerprints: list[str] | None = None, next_src: str | None = None,
+                      executor=None) -> None:
     from clavadb import pipeline
     from clavadb.adapters import open_adapter
 
@@ -424,7 +432,7 @@ def _sample_and_write(console: Console, syn, dst: str, scale: float, seed: int, 
         console.expect("sample", {k: round(tm.n_rows * scale) for k, tm in getattr(syn, "tables", {}).items()
                                   if hasattr(tm, "n_rows")})
         console.begin("sample")
-        synth = pipeline.generate(syn, scale, seed, check_eval=check_eval, timer=timer)
+        synth = pipeline.generate(syn, scale, seed, check_eval=check_eval, timer=timer, executor=executor)
         n = len(synth.schema.tables)
         arrow = pipeline.to_arrow(synth.frames)
         console.expect("write", {k: t.num_rows for k, t in arrow.items()})
@@ -438,7 +446,7 @@ def _sample_and_write(console: Console, syn, dst: str, scale: float, seed: int, 
     rows = sum(report.tables.values())
     shown = dsns.redact(dst)
     generated = _generated_columns(syn)
-    notes = list(syn.extra.get("notes", [])) if isinstance(getattr(syn, "extra", None), dict) else []
+    notes = list(syn.attachment.get("notes", []))
     next_cmd = f"clavadb report {dsns.redact(next_src)} {shown} --html report.html" if next_src else None
     data = {
         "destination": shown, "tables": report.tables, "rows": rows, "constraints_validated": report.constraints,
@@ -469,7 +477,7 @@ def _generated_columns(syn) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     names = {"generate": "generated", "key": "new keys", "constant": "constant", "exclude": "excluded (NULL)",
              "keep": "kept as is"}
-    for p in (syn.extra.get("plans", []) if isinstance(getattr(syn, "extra", None), dict) else []):
+    for p in syn.attachment.get("plans", []):
         action = p.get("action")
         if action in ("model", "key"):
             continue

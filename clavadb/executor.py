@@ -2,7 +2,8 @@
 
 Sampling is split into batches whose random streams are fixed by (seed, batch index), so the output does not
 depend on which executor ran them or on how many workers it has. An executor only maps a function over
-batch indices and returns the results in order.
+batch indices and returns the results in order. Every batch runs with one BLAS thread: a matrix product
+split over several threads sums in another order, and its last bits would then depend on the worker count.
 """
 
 from __future__ import annotations
@@ -29,16 +30,17 @@ class LocalExecutor:
         self.workers = max(1, int(threads))
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
-        if self.workers == 1 or len(items) < 2:
-            return [fn(i) for i in items]
-        with ThreadPoolExecutor(self.workers) as pool:
-            return list(pool.map(fn, items))
+        with one_blas_thread():
+            if self.workers == 1 or len(items) < 2:
+                return [fn(i) for i in items]
+            with ThreadPoolExecutor(self.workers) as pool:
+                return list(pool.map(fn, items))
 
 
 class RayExecutor:
     """Tasks on a Ray cluster: `ray` starts (or joins, if this process already initialised Ray) a local
     cluster; `ray://host:port` connects to a running one. Each task gets one batch; the function, with the
-    network weights it closes over, is shipped to the workers once per call of map."""
+    network weights it closes over, goes into the object store once per call of map."""
 
     def __init__(self, address: str | None = None):
         try:
@@ -52,8 +54,21 @@ class RayExecutor:
 
     def map(self, fn: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         ray = self._ray
-        task = ray.remote(num_cpus=1)(fn)
-        return ray.get([task.remote(i) for i in items])
+        task = ray.remote(num_cpus=1)(_in_one_blas_thread)
+        shipped = ray.put(fn)
+        return ray.get([task.remote(shipped, i) for i in items])
+
+
+def one_blas_thread() -> Any:
+    """A context in which BLAS runs on one thread (see the module docstring for why)."""
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(1, user_api="blas")
+
+
+def _in_one_blas_thread(fn: Callable[[Any], Any], item: Any) -> Any:
+    with one_blas_thread():
+        return fn(item)
 
 
 def executor_from(spec: str | None, threads: int) -> Executor:

@@ -17,6 +17,7 @@ import pyarrow as pa
 from clavadb import constraints, keys, privacy
 from clavadb.config import add_config_foreign_keys, check_against_schema
 from clavadb.errors import ClavaError, ConfigError
+from clavadb.executor import Executor
 from clavadb.generators import stable_salt
 from clavadb.schema import Schema, Table
 from clavadb.state import PipelineState
@@ -249,14 +250,14 @@ class Synthetic:
 
 
 def generate(syn, scale: float, seed: int, check_eval: Callable[[Table, pa.Table], dict] | None = None,
-             timer: Timer | None = None) -> Synthetic:
+             timer: Timer | None = None, executor: Executor | None = None) -> Synthetic:
     if not 0.01 <= scale <= 10:
         raise ConfigError(f"--scale {scale} is out of range", "use a value from 0.01 to 10")
     timer = timer or Timer()
     schema: Schema = syn.schema
     state = PipelineState.of(syn)
     plans = state.plans
-    frames = timer.run("sample", lambda: syn.sample(scale=scale, seed=seed))
+    frames = timer.run("sample", lambda: syn.sample(scale=scale, seed=seed, executor=executor))
     frames = _restore_kept(schema, frames, state.kept)
     frames = timer.run("keys", lambda: keys.assign_keys(schema, frames, state.key_stats, seed))
     frames = timer.run("generate", lambda: privacy.fill_generated(

@@ -21,6 +21,8 @@ class PipelineState:
     fingerprints: dict[str, list[int]] = field(default_factory=dict)  # salted hashes of real rows, per table
     kept: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # kept tables' real rows, per column
     notes: list[str] = field(default_factory=list)  # what the pipeline decided, shown to the user
+    # identities of the source database (preflight.fingerprints), so `sample` refuses to write into it
+    source_fingerprints: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -57,3 +57,24 @@ def test_sample_is_the_same_on_any_thread_count_and_clipped():
     assert one.min() >= -1.5 and one.max() <= 1.5
     other = infer.sample(*args[:5], 8, *args[6:], batch=1024)
     assert not np.array_equal(one, other)  # another seed, other rows
+
+
+def test_ray_workers_draw_the_same_rows_as_local_threads():
+    """A local Ray cluster (two workers) and this process give identical rows for one seed."""
+    import ray
+
+    from clavadb.executor import RayExecutor
+
+    den, clf = _nets()
+    ab = infer.alphas_cumprod(100, "cosine")
+    labels = np.random.default_rng(1).integers(0, 5, 3000)
+    lo, hi = np.full(12, -1.5, np.float32), np.full(12, 1.5, np.float32)
+    args = (_numpy(den), ab, 3000, 12, 10, 7, lo, hi, 1.0, infer.guidance(_numpy(clf), labels, 1.0))
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        executor = RayExecutor()
+        assert executor.workers == 2
+        np.testing.assert_array_equal(infer.sample(*args, executor=executor, batch=512),
+                                      infer.sample(*args, executor=LocalExecutor(1), batch=512))
+    finally:
+        ray.shutdown()

@@ -1,10 +1,11 @@
 """The model file: everything a fit learns, as typed dataclasses, written and read with a checked format version.
 
-A file is one `torch.save` of {"meta": JSON text, "tensors": {name: tensor}}, read back with
-`weights_only=True` (no pickled code runs on load). The JSON holds the schema, the settings, one record per
+A file is one safetensors file: named arrays, and the JSON metadata in its header. Reading one runs no code
+(no pickle) and needs no torch, so sampling from a file starts in a fraction of a second.
+The JSON holds the schema, the settings, one record per
 table (`TableModel`) and per foreign key (`EdgeModel`), the fit statistics and the caller's `attachment`
 (the pipeline keeps its own typed state there; the model never reads it). Arrays and network weights are
-tensors named `<kind>.<index>.<name>`. Each network is stored with the arguments that build it, so loading
+named `<kind>.<index>.<name>`. Each network is stored with the arguments that build it, so loading
 needs no knowledge of how fitting chose its shape.
 """
 
@@ -12,26 +13,28 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.numpy import save_file
 
 from clavadb.encoding import TableEncoder
 from clavadb.errors import ClavaError
 from clavadb.model.clustering import LabelCodec
-from clavadb.model.diffusion import TimeMLP
 from clavadb.model.groups import SizeDist
+from clavadb.model.net import Net
 from clavadb.model.presets import Settings
 from clavadb.model.space import DiffusionSpace
 from clavadb.schema import Schema
 
 FORMAT = "clavadb-model"
-# 2: typed tables and edges, each network stored with its shape, the caller's state under "attachment".
-# 1 had "format": "clavadb-model/1" and an untyped "extra"; it is refused with a clear error.
-VERSION = 2
+# 3: a safetensors file (2 was a torch.save of the same records: typed tables and edges, each network with
+# its shape, the caller's state under "attachment"; 1 had "format": "clavadb-model/1" and an untyped
+# "extra"). Older files are refused with a clear error.
+VERSION = 3
+META_KEY = "clavadb"  # the header metadata entry that holds the JSON
 
 
 @dataclass
@@ -48,8 +51,8 @@ class EdgeModel:
     n_labels: int = 1
     codec: LabelCodec | None = None  # label column on the parent (clava, non-deferred edges)
     label_dim: int | None = None  # index of that column in the parent's augmented rows
-    classifier: TimeMLP | None = None  # p(c | child x_t) for classifier guidance
-    head: TimeMLP | None = None  # label head p(c | parent row) on the parent (settings.label_head)
+    classifier: Net | None = None  # p(c | child x_t) for classifier guidance
+    head: Net | None = None  # label head p(c | parent row) on the parent (settings.label_head)
     agree_rate: float | None = None
     label_shares: list[float] | None = None  # share of each label among the real parent rows
     fixed_sizes: list[int] | None = None  # children of each given row, when the parent's rows are given
@@ -72,9 +75,9 @@ class TableModel:
     label_edges: list[int] = field(default_factory=list)  # edge indices whose label columns follow the encoding
     cond_edges: list[int] = field(default_factory=list)  # parent edges whose labels condition the denoiser
     space: DiffusionSpace | None = None  # augmented row <-> diffusion space (one-hot blocks)
-    denoiser: TimeMLP | None = None
-    lo: torch.Tensor | None = None  # per-dim range of the training rows in the diffusion space
-    hi: torch.Tensor | None = None
+    denoiser: Net | None = None
+    lo: np.ndarray | None = None  # per-dim range of the training rows in the diffusion space
+    hi: np.ndarray | None = None
     # Rows given, not generated: a root table whose real augmented rows (label columns included) stand for
     # its synthetic rows at every scale, each keeping its cluster and so its children's group sizes.
     fixed_rows: np.ndarray | None = None
@@ -113,7 +116,7 @@ def parent_edges(edges: list[EdgeModel], key: str) -> list[int]:
 
 def save(art: Artifact, path: str | os.PathLike) -> None:
     """Write `art` to `path` (one file; see the module docstring for its layout)."""
-    tensors: dict[str, torch.Tensor] = {}
+    tensors: dict[str, np.ndarray] = {}
     tables = {key: _table_meta(ti, tm, tensors) for ti, (key, tm) in enumerate(art.tables.items())}
     edges = [_edge_meta(ei, e, tensors) for ei, e in enumerate(art.edges)]
     meta = {
@@ -121,29 +124,30 @@ def save(art: Artifact, path: str | os.PathLike) -> None:
         "method": art.method, "settings": art.settings.to_dict(), "overrides": art.overrides, "tables": tables,
         "edges": edges, "attachment": art.attachment, "stats": art.stats,
     }
-    torch.save({"meta": json.dumps(meta, default=_json_default), "tensors": tensors}, str(path))
+    save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(path),
+              metadata={META_KEY: json.dumps(meta, default=_json_default)})
 
 
-def _table_meta(ti: int, tm: TableModel, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+def _table_meta(ti: int, tm: TableModel, tensors: dict[str, np.ndarray]) -> dict[str, Any]:
     m: dict[str, Any] = {"columns": tm.columns, "n_rows": tm.n_rows, "enc_dim": tm.enc_dim,
                          "label_edges": tm.label_edges, "cond_edges": tm.cond_edges, "encoder": None,
                          "encoder_arrays": [], "space": tm.space.state() if tm.space else None,
                          "denoiser": _net_meta(tm.denoiser, f"den.{ti}.", tensors),
                          "fixed": tm.fixed_rows is not None}
     if tm.fixed_rows is not None:
-        tensors[f"fixed.{ti}"] = torch.from_numpy(tm.fixed_rows)
+        tensors[f"fixed.{ti}"] = tm.fixed_rows
     if tm.encoder is not None:
         m["encoder"], arrays = tm.encoder.state()
         m["encoder_arrays"] = sorted(arrays)
         for name, a in arrays.items():
-            tensors[f"enc.{ti}.{name}"] = torch.from_numpy(np.ascontiguousarray(a))
+            tensors[f"enc.{ti}.{name}"] = np.asarray(a)
     if tm.denoiser is not None:
-        tensors[f"lo.{ti}"] = tm.lo.cpu()
-        tensors[f"hi.{ti}"] = tm.hi.cpu()
+        tensors[f"lo.{ti}"] = np.asarray(tm.lo, np.float32)
+        tensors[f"hi.{ti}"] = np.asarray(tm.hi, np.float32)
     return m
 
 
-def _edge_meta(ei: int, e: EdgeModel, tensors: dict[str, torch.Tensor]) -> dict[str, Any]:
+def _edge_meta(ei: int, e: EdgeModel, tensors: dict[str, np.ndarray]) -> dict[str, Any]:
     return {
         "parent": e.parent, "child": e.child, "fk": e.fk, "deferred": e.deferred, "nullable": e.nullable,
         "null_share": e.null_share, "sizes": e.sizes.state() if e.sizes else None, "n_labels": e.n_labels,
@@ -154,33 +158,34 @@ def _edge_meta(ei: int, e: EdgeModel, tensors: dict[str, torch.Tensor]) -> dict[
     }
 
 
-def _net_meta(net: TimeMLP | None, prefix: str, tensors: dict[str, torch.Tensor]) -> dict[str, Any] | None:
+def _net_meta(net: Net | None, prefix: str, tensors: dict[str, np.ndarray]) -> dict[str, Any] | None:
     if net is None:
         return None
-    for name, t in net.state_dict().items():
-        tensors[prefix + name] = t.detach().cpu()
+    for name, a in net.state.items():
+        tensors[prefix + name] = a
     return {"args": net.args, "prefix": prefix}
 
 
 # -- read ----------------------------------------------------------------------------------------------
 
-def load(path: str | os.PathLike, device: torch.device) -> Artifact:
+def load(path: str | os.PathLike) -> Artifact:
     """Read a model file written by `save`; a file of another format or version is a ClavaError."""
-    meta, tensors = _read(path)
-    edges = [_edge(em, tensors, device) for em in meta["edges"]]
-    tables = {key: _table(ti, key, m, tensors, device) for ti, (key, m) in enumerate(meta["tables"].items())}
+    meta, tensors = read_raw(path)
+    edges = [_edge(em, tensors) for em in meta["edges"]]
+    tables = {key: _table(ti, key, m, tensors) for ti, (key, m) in enumerate(meta["tables"].items())}
     return Artifact(Schema.from_json(meta["schema"]), meta["preset"], meta["method"],
                     Settings.from_dict(meta["settings"]), meta["overrides"], tables, edges, meta["stats"],
                     meta["attachment"])
 
 
-def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tensor]]:
+def read_raw(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """The JSON metadata and the named arrays of a model file, checked for format and version only."""
     retrain = "train a new model with `clavadb train SRC -o MODEL`"
     try:
-        blob = torch.load(str(path), map_location="cpu", weights_only=True)
-        meta = json.loads(blob["meta"])
-        tensors: dict[str, torch.Tensor] = blob["tensors"]
-    except (OSError, KeyError, TypeError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as exc:
+        with safe_open(str(path), framework="numpy") as f:
+            meta = json.loads((f.metadata() or {})[META_KEY])
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is no mapping
+    except (OSError, KeyError, TypeError, ValueError, SafetensorError) as exc:
         raise ClavaError(f"cannot read model file {path}: {exc}", retrain) from exc
     fmt = meta.get("format") if isinstance(meta, dict) else None
     if isinstance(fmt, str) and fmt.startswith(FORMAT + "/"):  # version 1 named its version in the format
@@ -194,38 +199,35 @@ def _read(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, torch.Tens
     return meta, tensors
 
 
-def _edge(em: dict[str, Any], tensors: dict[str, torch.Tensor], device: torch.device) -> EdgeModel:
+def _edge(em: dict[str, Any], tensors: dict[str, np.ndarray]) -> EdgeModel:
     return EdgeModel(
         em["parent"], em["child"], em["fk"], em["deferred"], em["nullable"], em["null_share"],
         SizeDist.from_state(em["sizes"]) if em["sizes"] else None, em["n_labels"],
         LabelCodec.from_state(em["codec"]) if em["codec"] else None, em["label_dim"],
-        classifier=_net(em["classifier"], tensors, device), head=_net(em["head"], tensors, device),
+        classifier=_net(em["classifier"], tensors), head=_net(em["head"], tensors),
         agree_rate=em["agree_rate"], label_shares=em["label_shares"], fixed_sizes=em["fixed_sizes"])
 
 
-def _table(ti: int, key: str, m: dict[str, Any], tensors: dict[str, torch.Tensor], device: torch.device
-           ) -> TableModel:
+def _table(ti: int, key: str, m: dict[str, Any], tensors: dict[str, np.ndarray]) -> TableModel:
     tm = TableModel(key, m["columns"], m["n_rows"], enc_dim=m["enc_dim"], label_edges=m["label_edges"],
-                    cond_edges=m["cond_edges"], denoiser=_net(m["denoiser"], tensors, device))
+                    cond_edges=m["cond_edges"], denoiser=_net(m["denoiser"], tensors))
     if m["fixed"]:
-        tm.fixed_rows = tensors[f"fixed.{ti}"].numpy()
+        tm.fixed_rows = tensors[f"fixed.{ti}"]
     if m["encoder"] is not None:
         tm.encoder = TableEncoder.from_state(
-            m["encoder"], {name: tensors[f"enc.{ti}.{name}"].numpy() for name in m["encoder_arrays"]})
+            m["encoder"], {name: tensors[f"enc.{ti}.{name}"] for name in m["encoder_arrays"]})
     if m["space"] is not None:
         tm.space = DiffusionSpace.from_state(m["space"])
     if tm.denoiser is not None:
-        tm.lo, tm.hi = tensors[f"lo.{ti}"].to(device), tensors[f"hi.{ti}"].to(device)
+        tm.lo, tm.hi = tensors[f"lo.{ti}"], tensors[f"hi.{ti}"]
     return tm
 
 
-def _net(nm: dict[str, Any] | None, tensors: dict[str, torch.Tensor], device: torch.device) -> TimeMLP | None:
+def _net(nm: dict[str, Any] | None, tensors: dict[str, np.ndarray]) -> Net | None:
     if nm is None:
         return None
-    net = TimeMLP(**nm["args"])
     prefix = nm["prefix"]
-    net.load_state_dict({k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
-    return net.to(device).eval()
+    return Net(nm["args"], {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)})
 
 
 def _json_default(o: Any) -> Any:

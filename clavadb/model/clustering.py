@@ -14,8 +14,6 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.special import ndtri
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.mixture import GaussianMixture
 
 MAX_ONEHOT = 64  # categorical dims with more distinct values stay as they are
 
@@ -60,6 +58,10 @@ def cluster_edge(child: np.ndarray, parent: np.ndarray, parent_pos: np.ndarray, 
     else:
         rng = np.random.default_rng(seed)
         fit_rows = h if len(h) <= max_rows else h[rng.choice(len(h), max_rows, replace=False)]
+        # imported here: the codecs of this module are read by sampling, which has no use for scikit-learn
+        from sklearn.exceptions import ConvergenceWarning
+        from sklearn.mixture import GaussianMixture
+
         gm = GaussianMixture(k, covariance_type="diag", max_iter=iters, reg_covar=1e-4, random_state=seed,
                              init_params="k-means++")
         with warnings.catch_warnings():

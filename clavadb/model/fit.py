@@ -32,6 +32,7 @@ from clavadb.model.artifact import EdgeModel, TableModel, child_edges, parent_ed
 from clavadb.model.classifier import train_classifier
 from clavadb.model.clustering import LabelCodec, cluster_edge, cluster_features
 from clavadb.model.diffusion import Diffusion, TimeMLP, train_denoiser, train_loop
+from clavadb.model.net import Net
 from clavadb.model.groups import SizeDist, group_sizes
 from clavadb.model.presets import Settings
 from clavadb.model.space import DiffusionSpace
@@ -200,11 +201,12 @@ class Fitter:
         if s.conditional and self.method == "clava":
             tm.cond_edges = [ei for ei in parent_edges(self.edges, key) if self.edges[ei].codec is not None]
         cond = self._cond_matrix(tm) if tm.cond_edges else None
-        tm.denoiser, loss = train_denoiser(
+        denoiser, loss = train_denoiser(
             xt, diffusion, s.layers, s.dim_t, s.dropout, s.steps_for(len(x)), s.batch_size, s.lr,
             s.weight_decay, self._gen(1, ti), lambda f: self.prog("train", key, f), cond,
             [self.edges[ei].n_labels for ei in tm.cond_edges], s.p_uncond)
-        tm.lo, tm.hi = xt.min(dim=0).values, xt.max(dim=0).values
+        tm.denoiser = Net.of(denoiser)
+        tm.lo, tm.hi = x.min(axis=0), x.max(axis=0)
         self.stats["loss"][key] = loss
         self._tick(key, "train", t0)
 
@@ -218,10 +220,11 @@ class Fitter:
         t0 = time.perf_counter()
         x = torch.from_numpy(space.to_space(self.w.aug[e.child][valid])).to(self.device)
         y = torch.from_numpy(self.w.labels[ei][pos[valid]]).to(self.device)
-        e.classifier, loss = train_classifier(
+        classifier, loss = train_classifier(
             x, y, e.n_labels, diffusion, s.classifier_layers, s.dim_t, s.steps_for(len(x), classifier=True),
             s.classifier_batch_size, s.classifier_lr, self._gen(2, ei),
             lambda f: self.prog("classifier", e.child, f))
+        e.classifier = Net.of(classifier)
         self.stats["loss"][e.name] = loss
         self._tick(e.child, "classifier", t0)
 
@@ -238,7 +241,6 @@ class Fitter:
         cond = self._cond_matrix(tm) if tm.cond_edges else None
         head = TimeMLP(tm.enc_dim, e.n_labels, s.classifier_layers, s.dim_t,
                        n_cond=[self.edges[j].n_labels for j in tm.cond_edges] or None).to(self.device)
-        e.head = head
 
         def loss_fn(idx: torch.Tensor) -> torch.Tensor:
             c = cond[idx] if cond is not None else None
@@ -247,6 +249,7 @@ class Fitter:
         loss = train_loop(head, loss_fn, len(x), s.steps_for(len(x), classifier=True), s.classifier_batch_size,
                           s.classifier_lr, 0.0, self._gen(3, ei), self.device,
                           lambda f: self.prog("label_head", e.parent, f))
+        e.head = Net.of(head)
         self.stats["loss"][f"{e.name}:head"] = loss
         self._tick(e.parent, "label_head", t0)
 

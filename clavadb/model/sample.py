@@ -15,15 +15,15 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
-import torch
 
 from clavadb.errors import ConstraintUnsatisfiable
 from clavadb.keys import fk_column
 from clavadb.model.artifact import EdgeModel, TableModel, parent_edges
-from clavadb.model.classifier import guidance
-from clavadb.model.diffusion import Diffusion, sample
+from clavadb.executor import Executor, LocalExecutor
+from clavadb.model import infer
 from clavadb.model.groups import assign_forest
 from clavadb.model.matching import Version, assign_random, reconcile
+from clavadb.model.net import Net
 from clavadb.model.presets import Settings
 from clavadb.model.space import shifted_argmax
 from clavadb.schema import FKGraph, Schema
@@ -32,12 +32,17 @@ from clavadb.schema import FKGraph, Schema
 class Sampler:
     """One sampling run of a fitted model; `run` returns the frames and fills `stats`."""
 
-    def __init__(self, schema: Schema, settings: Settings, method: str, device: torch.device,
-                 tables: Mapping[str, TableModel], edges: list[EdgeModel], seed: int):
+    def __init__(self, schema: Schema, settings: Settings, method: str, device: str,
+                 tables: Mapping[str, TableModel], edges: list[EdgeModel], seed: int,
+                 executor: Executor | None = None, backend: str | None = None):
+        """device: "cpu" or a torch device name. backend: "numpy" (default on the CPU: no torch needed) or
+        "torch" (default elsewhere). executor: where the NumPy batches run (default: this thread)."""
         self.schema, self.s, self.method, self.device = schema, settings, method, device
         self.tables, self.edges, self.seed = tables, edges, int(seed)
+        self.backend = backend or ("numpy" if device == "cpu" else "torch")
+        self.executor = executor or LocalExecutor()
         self.graph = FKGraph(schema)
-        self.diffusion = Diffusion(settings.timesteps, settings.schedule).to(device)
+        self.ab = infer.alphas_cumprod(settings.timesteps, settings.schedule)
         self.stats: dict[str, object] = {}
 
     def _seed(self, *parts: int) -> int:
@@ -61,7 +66,7 @@ class Sampler:
             per_table[key]["decode"] = time.perf_counter() - t1
         secs = time.perf_counter() - t0
         n_total = sum(len(f) for f in out.values())
-        self.stats.update(sample_table_seconds=per_table, sample_threads=torch.get_num_threads(),
+        self.stats.update(sample_table_seconds=per_table, sample_threads=self.executor.workers,
                           sample_seconds=secs, sample_rows=n_total,
                           sample_rows_per_s=n_total / secs if secs > 0 else float("inf"))
         return out
@@ -133,47 +138,64 @@ class Sampler:
         if n == 0 or tm.dim == 0 or tm.denoiser is None:
             return np.zeros((n, tm.dim), np.float32)
         s = self.s
-        gen = torch.Generator(device=self.device)
-        gen.manual_seed(self._seed(ti, version))
-        guide = None
         edge = self.edges[ei] if ei is not None and labels is not None else None
-        if edge is not None and edge.classifier is not None and s.eta > 0:
-            guide = guidance(edge.classifier, torch.from_numpy(labels).to(self.device), s.eta)
+        guide = edge.classifier if edge is not None and edge.classifier is not None and s.eta > 0 else None
         cond = None
         if edge is not None and ei in tm.cond_edges:
-            c = np.tile(np.asarray([self.edges[j].n_labels for j in tm.cond_edges], np.int64), (n, 1))
-            c[:, tm.cond_edges.index(ei)] = labels
-            cond = torch.from_numpy(c).to(self.device)
+            cond = np.tile(np.asarray([self.edges[j].n_labels for j in tm.cond_edges], np.int64), (n, 1))
+            cond[:, tm.cond_edges.index(ei)] = labels
         calibrate = s.calibrate and tm.space.grid is not None
-        y = sample(tm.denoiser, self.diffusion, n, tm.space.dim, s.sample_steps, gen, self.device, tm.lo, tm.hi,
-                   s.ddim_eta, guide, s.sample_batch, cond, clip_last=not calibrate)
-        y = y.cpu().numpy()
+        seed = self._seed(ti, version)
+        if self.backend == "numpy":
+            y = infer.sample(tm.denoiser.numpy(), self.ab, n, tm.space.dim, s.sample_steps, seed, tm.lo, tm.hi,
+                             s.ddim_eta, infer.guidance(guide.numpy(), labels, s.eta) if guide else None, cond,
+                             clip_last=not calibrate, executor=self.executor)
+        else:
+            y = self._torch_sample(tm, n, seed, guide, labels, cond, clip_last=not calibrate)
         x = tm.space.from_space(tm.space.calibrate(y) if calibrate else y)
-        self._draw_labels(tm, x, cond, gen, calibrate)
+        self._draw_labels(tm, x, cond, np.random.default_rng(self._seed(ti, version, 3)), calibrate)
         return x
 
-    def _draw_labels(self, tm: TableModel, x: np.ndarray, cond: torch.Tensor | None, gen: torch.Generator,
+    def _torch_sample(self, tm: TableModel, n: int, seed: int, guide: Net | None, labels: np.ndarray | None,
+                      cond: np.ndarray | None, clip_last: bool) -> np.ndarray:
+        """The same draw with torch, for a GPU: there the networks of the paper's preset pay off."""
+        import torch
+
+        from clavadb.model.classifier import guidance
+        from clavadb.model.diffusion import Diffusion, sample
+
+        dev = torch.device(self.device)
+        gen = torch.Generator(device=dev)
+        gen.manual_seed(seed)
+        fn = guidance(guide.torch(dev), torch.from_numpy(labels).to(dev), self.s.eta) if guide else None
+        c = torch.from_numpy(cond).to(dev) if cond is not None else None
+        diffusion = Diffusion(self.s.timesteps, self.s.schedule).to(dev)
+        y = sample(tm.denoiser.torch(dev), diffusion, n, tm.space.dim, self.s.sample_steps, gen, dev,
+                   torch.from_numpy(tm.lo).to(dev), torch.from_numpy(tm.hi).to(dev), self.s.ddim_eta, fn,
+                   self.s.sample_batch, c, clip_last=clip_last)
+        return y.cpu().numpy()
+
+    def _draw_labels(self, tm: TableModel, x: np.ndarray, cond: np.ndarray | None, rng: np.random.Generator,
                      calibrate: bool) -> None:
-        """The label columns of child edges with a label head, drawn from p(c | row) into x."""
+        """The label columns of child edges with a label head, drawn from p(c | row) into x (one forward
+        pass of a small network: NumPy on every device)."""
         heads = [j for j in tm.label_edges if self.edges[j].head is not None]
         if not heads:
             return
-        with torch.no_grad():
-            t0 = torch.zeros(1, dtype=torch.long, device=self.device)
-            feats = torch.from_numpy(np.ascontiguousarray(x[:, :tm.enc_dim])).to(self.device)
-            for j in heads:
-                e = self.edges[j]
-                logits = e.head(feats, t0, cond)
-                if calibrate and e.label_shares is not None:
-                    # Gumbel-max draws from p(c | row), shifted so the labels keep their real shares
-                    g = -torch.log(-torch.log(torch.rand(logits.shape, generator=gen, device=self.device)
-                                              .clamp(1e-12, 1 - 1e-12)))
-                    scores = (torch.log_softmax(logits, dim=1) + g).cpu().numpy()
-                    lab = shifted_argmax(scores, np.asarray(e.label_shares))
-                else:
-                    p = torch.softmax(logits, dim=1)
-                    lab = torch.multinomial(p, 1, generator=gen)[:, 0].cpu().numpy()
-                x[:, e.label_dim] = e.codec.encode(lab)
+        feats = np.ascontiguousarray(x[:, :tm.enc_dim], dtype=np.float32)
+        for j in heads:
+            e = self.edges[j]
+            head = e.head.numpy()
+            logits = head.forward(feats, head.time_features(0), cond)
+            logp = logits - logits.max(axis=1, keepdims=True)
+            logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+            if calibrate and e.label_shares is not None:
+                # Gumbel-max draws from p(c | row), shifted so the labels keep their real shares
+                lab = shifted_argmax(logp + rng.gumbel(size=logp.shape), np.asarray(e.label_shares))
+            else:
+                u = rng.random((len(logp), 1))
+                lab = np.minimum((np.cumsum(np.exp(logp), axis=1) < u).sum(axis=1), logp.shape[1] - 1)
+            x[:, e.label_dim] = e.codec.encode(lab)
 
     def _assign_deferred(self, rows: Mapping[str, np.ndarray], fks: dict[str, dict[str, np.ndarray]]) -> None:
         """Deferred FKs, once every table has its rows: a forest for a self-reference, group sizes otherwise."""

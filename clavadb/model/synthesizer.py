@@ -18,16 +18,15 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import torch
 
 from clavadb.errors import ClavaError, ConfigError
+from clavadb.executor import Executor, LocalExecutor
 from clavadb.model import artifact
 from clavadb.model.artifact import EdgeModel, TableModel
-from clavadb.model.fit import Fitter
 from clavadb.model.presets import Settings, resolve
 from clavadb.model.relations import frame_positions
 from clavadb.model.sample import Sampler
-from clavadb.model.threads import torch_threads
+from clavadb.model.threads import sampling_threads, torch_threads
 from clavadb.schema import Schema
 
 Progress = Callable[[str, str, float], None]
@@ -46,7 +45,8 @@ class Synthesizer:
     method : str, default "clava"
         "clava" (clustering, guidance, matching) or "independent" (the paper's Single-T baseline).
     device : str, optional
-        A torch device; default "cuda" when available, else "cpu".
+        "cpu" or a torch device; default "cuda" when a GPU is there, else "cpu". On the CPU, sampling runs
+        without torch (NumPy), so a loaded model samples without importing it.
     **overrides
         Settings fields to change (see presets.Settings), e.g. ``steps=500``.
 
@@ -116,17 +116,23 @@ class Synthesizer:
         self.tables, self.edges, self.fitted = {}, [], False
         # Weight initialisation and dropout draw from torch's global generator: seed it, and leave the
         # caller's generator as it was, so the same data and seed give the same model.
-        devices = [self.device] if self.device.type == "cuda" else []
-        with torch.random.fork_rng(devices=devices), torch_threads(self.device, False, self.settings.threads):
+        import torch
+
+        from clavadb.model.fit import Fitter
+
+        device = torch.device(self.device)
+        devices = [device] if device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch_threads(device, False, self.settings.threads):
             torch.manual_seed(self.settings.seed)
-            fitter = Fitter(self.schema, self.settings, self.method, self.device, progress)
+            fitter = Fitter(self.schema, self.settings, self.method, device, progress)
             if positions is None:
                 positions = frame_positions(self.schema, tables, fitter.timing)
             self.tables, self.edges, self.stats = fitter.run(tables, modeled, fixed, positions)
         self.fitted = True
         return self
 
-    def sample(self, scale: float = 1.0, seed: int = 0) -> dict[str, pd.DataFrame]:
+    def sample(self, scale: float = 1.0, seed: int = 0, executor: Executor | None = None
+               ) -> dict[str, pd.DataFrame]:
         """Draw a synthetic database.
 
         Parameters
@@ -134,7 +140,10 @@ class Synthesizer:
         scale : float, default 1.0
             Rows relative to the real tables (0.01 to 10); tables whose rows are given keep theirs.
         seed : int, default 0
-            The same model and seed give the same frames.
+            The same model and seed give the same frames, whatever the executor.
+        executor : Executor, optional
+            Where the sampling batches run (clavadb.executor: threads here, or a Ray cluster); default: the
+            threads of the `threads` setting.
 
         Returns
         -------
@@ -146,8 +155,15 @@ class Synthesizer:
             raise ClavaError("the model is not fitted", "call fit() or load a model file")
         if not 0.01 <= scale <= 10:
             raise ConfigError(f"scale {scale} is out of range", "use a scale between 0.01 and 10")
-        with torch_threads(self.device, True, self.settings.threads):
-            sampler = Sampler(self.schema, self.settings, self.method, self.device, self.tables, self.edges, seed)
+        executor = executor or LocalExecutor(sampling_threads(self.settings.threads))
+        sampler = Sampler(self.schema, self.settings, self.method, self.device, self.tables, self.edges, seed,
+                          executor)
+        if sampler.backend == "torch":
+            import torch
+
+            with torch_threads(torch.device(self.device), True, self.settings.threads):
+                out = sampler.run(scale)
+        else:
             out = sampler.run(scale)
         self.stats.update(sampler.stats)
         return out
@@ -174,19 +190,27 @@ class Synthesizer:
         path : str or PathLike
             The model file.
         device : str, optional
-            Where to put the networks; default as in the constructor.
+            Where to sample; default as in the constructor.
 
         Returns
         -------
         Synthesizer
             Fitted, ready to sample. A file that is not a model file of this format version is a ClavaError.
         """
-        art = artifact.load(path, _device(device))
+        art = artifact.load(path)
         syn = cls(art.schema, art.preset, art.method, device)
         syn.settings, syn.overrides, syn.stats, syn.attachment = art.settings, art.overrides, art.stats, art.attachment
         syn.tables, syn.edges, syn.fitted = art.tables, art.edges, True
         return syn
 
 
-def _device(name: str | None) -> torch.device:
-    return torch.device(name or ("cuda" if torch.cuda.is_available() else "cpu"))
+def _device(name: str | None) -> str:
+    """The device to use: the one named, else "cuda" where an NVIDIA driver and a CUDA torch are there, else
+    "cpu". The driver is looked for first, so a machine without a GPU does not import torch to find out."""
+    if name:
+        return name
+    if not os.path.exists("/proc/driver/nvidia/version"):
+        return "cpu"
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

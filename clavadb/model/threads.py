@@ -1,12 +1,14 @@
-"""How many torch CPU threads a fit and a sampling run use."""
+"""How many CPU threads a fit (torch) and a sampling run (NumPy batches, or torch on a GPU) use."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 MAX_THREADS = 8  # beyond this the batches of either phase gain nothing measurable from more threads
 
@@ -25,6 +27,8 @@ def torch_threads(device: torch.device, sampling: bool, setting: int | None) -> 
     if device.type != "cpu":
         yield
         return
+    import torch
+
     before = torch.get_num_threads()
     cores = available_cores()
     torch.set_num_threads(max(1, setting or min(cores if sampling else cores // 2, MAX_THREADS)))
@@ -32,3 +36,8 @@ def torch_threads(device: torch.device, sampling: bool, setting: int | None) -> 
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def sampling_threads(setting: int | None) -> int:
+    """Threads for the batches of a sampling run: all the cores up to MAX_THREADS, or `setting`."""
+    return max(1, setting or min(available_cores(), MAX_THREADS))
