@@ -32,8 +32,8 @@ from clavadb.model.artifact import EdgeModel, TableModel, child_edges, parent_ed
 from clavadb.model.classifier import train_classifier
 from clavadb.model.clustering import LabelCodec, cluster_edge, cluster_features
 from clavadb.model.diffusion import Diffusion, TimeMLP, train_denoiser, train_loop
-from clavadb.model.net import Net
 from clavadb.model.groups import SizeDist, group_sizes
+from clavadb.model.net import Net
 from clavadb.model.presets import Settings
 from clavadb.model.space import DiffusionSpace
 from clavadb.schema import FKGraph, Schema

@@ -17,10 +17,10 @@ import numpy as np
 import pandas as pd
 
 from clavadb.errors import ConstraintUnsatisfiable
-from clavadb.keys import fk_column
-from clavadb.model.artifact import EdgeModel, TableModel, parent_edges
 from clavadb.executor import Executor, LocalExecutor
+from clavadb.keys import fk_column
 from clavadb.model import infer
+from clavadb.model.artifact import EdgeModel, TableModel, parent_edges
 from clavadb.model.groups import assign_forest
 from clavadb.model.matching import Version, assign_random, reconcile
 from clavadb.model.net import Net
