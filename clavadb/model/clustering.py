@@ -12,7 +12,6 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.cluster.hierarchy import fcluster, linkage
 from scipy.special import ndtri
 
 MAX_ONEHOT = 64  # categorical dims with more distinct values stay as they are
@@ -58,7 +57,8 @@ def cluster_edge(child: np.ndarray, parent: np.ndarray, parent_pos: np.ndarray, 
     else:
         rng = np.random.default_rng(seed)
         fit_rows = h if len(h) <= max_rows else h[rng.choice(len(h), max_rows, replace=False)]
-        # imported here: the codecs of this module are read by sampling, which has no use for scikit-learn
+        # imported here: the codecs of this module are read by sampling, which needs neither library
+        from scipy.cluster.hierarchy import fcluster, linkage
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import GaussianMixture
 
