@@ -467,3 +467,22 @@ def test_model_file_of_another_format_or_version_is_a_clear_error(tmp_path):
         with pytest.raises(ClavaError, match=message) as err:
             Synthesizer.load(path)
         assert "clavadb train" in (err.value.hint or "")
+
+
+def test_torch_backend_samples_what_the_numpy_backend_samples(ml):
+    """The GPU path (torch) and the CPU path (NumPy) evaluate one network: on the CPU both run, give the
+    root tables their sizes and the same marginals up to sampling noise."""
+    from clavadb.model.sample import Sampler
+
+    schema, _, syn = ml
+    runs = {b: Sampler(schema, syn.settings, syn.method, "cpu", syn.tables, syn.edges, 3, backend=b).run(1.0)
+            for b in ("numpy", "torch")}
+    check_positions(schema, runs["torch"])
+    for key, tm in syn.tables.items():
+        a, b = runs["numpy"][key], runs["torch"][key]
+        if not syn.edges or all(e.child != key for e in syn.edges):
+            assert len(a) == len(b) == tm.n_rows
+        for col in tm.columns:
+            if pd.api.types.is_numeric_dtype(a[col]) and len(a) > 200:
+                spread = float(pd.concat([a[col], b[col]]).astype(float).std()) or 1.0
+                assert abs(float(a[col].astype(float).mean()) - float(b[col].astype(float).mean())) < 0.25 * spread
