@@ -160,8 +160,8 @@ def _check_tables(tables: Any, n_edges: int) -> None:
             _matches(m.get(name), list[int], f"{where} {name}")
             if any(not 0 <= e < n_edges for e in m[name]):
                 raise ModelRejected(f"{where} {name} points at edges that do not exist")
-        for name in ("denoiser", "fixed"):
-            _matches(m.get(name, False), bool, f"{where} {name}")
+        _matches(m.get("fixed", False), bool, f"{where} fixed")
+        _matches(m.get("encoder_arrays", []), list[str], f"{where} encoder_arrays")
 
 
 def _check_edges(edges: Any) -> None:
@@ -183,11 +183,57 @@ def _check_edges(edges: Any) -> None:
                     _share(v, f"{where} size probability {j}")
         for v in e.get("label_shares") or []:
             _share(v, f"{where} label share")
+        for v in e.get("fixed_sizes") or []:
+            _count(v, f"{where} fixed size")
+
+
+_NET_ARGS = {"d_in": int, "d_out": int, "layers": list[int], "dim_t": int, "dropout": float,
+             "n_cond": list[int] | None}
+
+
+def _nets(meta: dict) -> list[tuple[str, Any]]:
+    """(where, network record) of every network the file declares: True/False in format 1, a record with
+    the network's arguments and tensor prefix in format 2."""
+    out = [(f"table {k} denoiser", m.get("denoiser")) for k, m in meta["tables"].items()]
+    for i, e in enumerate(meta["edges"]):
+        out += [(f"edge {i} classifier", e.get("classifier")), (f"edge {i} head", e.get("head"))]
+    return out
+
+
+def _check_net(where: str, nm: Any, tensors: dict) -> None:
+    """A network record of format 2: its arguments typed and in range, and the shapes they build equal to
+    the stored tensors' (built on the meta device: a record cannot make the loader allocate)."""
+    import torch
+
+    if nm is None or isinstance(nm, bool):
+        return
+    _matches(nm, dict[str, Any], where)
+    if set(nm) != {"args", "prefix"} or not isinstance(nm["prefix"], str):
+        raise ModelRejected(f"{where} is not a network record")
+    args = nm["args"]
+    _matches(args, dict[str, Any], f"{where} args")
+    if set(args) != set(_NET_ARGS):
+        raise ModelRejected(f"{where} args are {sorted(args)}, not {sorted(_NET_ARGS)}")
+    for k, hint in _NET_ARGS.items():
+        _matches(args[k], hint, f"{where} {k}")
+    sizes = [args["d_in"], args["d_out"], args["dim_t"], *args["layers"], *(args["n_cond"] or [])]
+    if any(v < 0 for v in sizes) or min(args["d_in"], args["d_out"], args["dim_t"]) < 1 \
+            or not 0 <= args["dropout"] < 1:
+        raise ModelRejected(f"{where} has sizes out of range")
+    from clavadb.model.diffusion import TimeMLP
+
+    with torch.device("meta"):
+        net = TimeMLP(**args)
+    want = {nm["prefix"] + k: tuple(v.shape) for k, v in net.state_dict().items()}
+    have = {k: tuple(t.shape) for k, t in tensors.items() if k.startswith(nm["prefix"])}
+    if want != have:
+        raise ModelRejected(f"{where}: its weights do not have the shapes its arguments give")
 
 
 def _check_extra(extra: Any) -> None:
+    """The pipeline's state (format 1: "extra", format 2: "attachment")."""
     if not isinstance(extra, dict):
-        raise ModelRejected("extra must be an object")
+        raise ModelRejected("the sampling plan must be an object")
     _matches(extra.get("plans", []), list[dict[str, Any]], "plans")
     for i, p in enumerate(extra.get("plans", [])):
         for k in ("table", "column", "action"):
@@ -233,8 +279,10 @@ def check_model(meta: Any, tensors: Any) -> Schema:
     _check_tables(meta.get("tables"), len(edges))
     if set(meta["tables"]) != set(schema.tables):
         raise ModelRejected("the model's tables differ from its schema's")
-    _check_extra(meta.get("extra"))
+    _check_extra(meta.get("attachment", meta.get("extra")))
     check_tensors(tensors)
+    for where, nm in _nets(meta):
+        _check_net(where, nm, tensors)
     return schema
 
 
