@@ -200,11 +200,22 @@ def _nets(meta: dict) -> list[tuple[str, Any]]:
     return out
 
 
-def _check_net(where: str, nm: Any, tensors: dict) -> None:
-    """A network record of format 2: its arguments typed and in range, and the shapes they build equal to
-    the stored tensors' (built on the meta device: a record cannot make the loader allocate)."""
-    import torch
+def _net_shapes(args: dict[str, Any]) -> dict[str, tuple[int, ...]]:
+    """The state-dict shapes of `diffusion.TimeMLP(**args)`, without building it."""
+    t = args["dim_t"]
+    out: dict[str, tuple[int, ...]] = {f"cond.{j}.weight": (n + 1, t) for j, n in enumerate(args["n_cond"] or [])}
+    out |= {"proj.weight": (t, args["d_in"]), "proj.bias": (t,), "time_embed.0.weight": (t, t),
+            "time_embed.0.bias": (t,), "time_embed.2.weight": (t, t), "time_embed.2.bias": (t,)}
+    i, d = 0, t
+    for w in args["layers"]:  # Linear, SiLU[, Dropout] per layer, then the output Linear
+        out |= {f"mlp.{i}.weight": (w, d), f"mlp.{i}.bias": (w,)}
+        i, d = i + (3 if args["dropout"] else 2), w
+    return out | {f"mlp.{i}.weight": (args["d_out"], d), f"mlp.{i}.bias": (args["d_out"],)}
 
+
+def _check_net(where: str, nm: Any, tensors: dict) -> None:
+    """A network record: its arguments typed and in range, and the shapes they build equal to the stored
+    weights' (computed from the arguments: a record cannot make the loader allocate)."""
     if nm is None or isinstance(nm, bool):
         return
     _matches(nm, dict[str, Any], where)
@@ -220,11 +231,7 @@ def _check_net(where: str, nm: Any, tensors: dict) -> None:
     if any(v < 0 for v in sizes) or min(args["d_in"], args["d_out"], args["dim_t"]) < 1 \
             or not 0 <= args["dropout"] < 1:
         raise ModelRejected(f"{where} has sizes out of range")
-    from clavadb.model.diffusion import TimeMLP
-
-    with torch.device("meta"):
-        net = TimeMLP(**args)
-    want = {nm["prefix"] + k: tuple(v.shape) for k, v in net.state_dict().items()}
+    want = {nm["prefix"] + k: v for k, v in _net_shapes(args).items()}
     have = {k: tuple(t.shape) for k, t in tensors.items() if k.startswith(nm["prefix"])}
     if want != have:
         raise ModelRejected(f"{where}: its weights do not have the shapes its arguments give")
@@ -249,14 +256,14 @@ def _check_extra(extra: Any) -> None:
 
 
 def check_tensors(tensors: Any) -> None:
-    import torch
+    import numpy as np
 
     if not isinstance(tensors, dict):
         raise ModelRejected("the tensors are not a mapping")
     for name, t in tensors.items():
-        if not isinstance(name, str) or not isinstance(t, torch.Tensor):
-            raise ModelRejected(f"tensor {str(name)[:40]!r} is not a tensor")
-        if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        if not isinstance(name, str) or not isinstance(t, np.ndarray):
+            raise ModelRejected(f"tensor {str(name)[:40]!r} is not an array")
+        if np.issubdtype(t.dtype, np.floating) and not bool(np.isfinite(t).all()):
             raise ModelRejected(f"tensor {name} holds NaN or infinite weights")
 
 
@@ -328,20 +335,24 @@ def verify(path: str | os.PathLike, key: str | None = None) -> bool:
 # -- load ------------------------------------------------------------------------------------------
 
 def read_blob(path: str | os.PathLike) -> tuple[dict, dict]:
-    """The decoded file (metadata and tensors), checked; tensors are loaded with weights_only (no pickle)."""
-    import torch
+    """The decoded file (metadata and arrays), checked; a safetensors file holds data only (no pickle)."""
+    from safetensors import SafetensorError, safe_open
+
+    from clavadb.model.artifact import META_KEY
 
     verify(path)
     try:
-        blob = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - any failure to decode is the file's
+        with safe_open(str(path), framework="numpy") as f:
+            text = (f.metadata() or {}).get(META_KEY)
+            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is no mapping
+    except (OSError, ValueError, SafetensorError) as e:
         raise ModelRejected(f"{path} is not a clavadb model file ({type(e).__name__})",
                             "make one with: clavadb train SRC -o MODEL") from None
-    if not isinstance(blob, dict) or not isinstance(blob.get("meta"), str):
+    if not isinstance(text, str):
         raise ModelRejected(f"{path} is not a clavadb model file (no metadata)")
-    meta = strict_json(blob["meta"])
-    check_model(meta, blob.get("tensors"))
-    return meta, blob["tensors"]
+    meta = strict_json(text)
+    check_model(meta, tensors)
+    return meta, tensors
 
 
 def load_model(path: str | os.PathLike):

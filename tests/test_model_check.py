@@ -7,13 +7,15 @@ import json
 from pathlib import Path
 
 import psycopg
+import numpy as np
 import pytest
-import torch
+from safetensors.numpy import save_file
 from click.testing import CliRunner
 
 from clavadb.adapters import open_adapter
 from clavadb.cli import main
 from clavadb.examples import example_schema
+from clavadb.model.artifact import META_KEY, read_raw
 from clavadb.model_check import KEY_ENV
 from clavadb.sqlcheck import duck_expression, duck_index, pg_expression, pg_index, schema_problems
 
@@ -35,12 +37,12 @@ def model(pg_dataset, tmp_path_factory) -> Path:
 
 
 def crafted(model: Path, out: Path, edit) -> Path:
-    blob = torch.load(model, weights_only=True)
-    meta = json.loads(blob["meta"])
+    meta, tensors = read_raw(model)
+    tensors = {k: np.array(v) for k, v in tensors.items()}
     schema = json.loads(meta["schema"])
-    edit(meta, schema, blob["tensors"])
+    edit(meta, schema, tensors)
     meta["schema"] = json.dumps(schema)
-    torch.save({"meta": json.dumps(meta, allow_nan=True), "tensors": blob["tensors"]}, out)
+    save_file(tensors, str(out), metadata={META_KEY: json.dumps(meta, allow_nan=True)})
     return out
 
 
@@ -76,7 +78,7 @@ def set_subquery_check(meta, schema, tensors):
 
 
 def set_nan_weight(meta, schema, tensors):
-    name = next(k for k, t in tensors.items() if t.is_floating_point() and t.numel() > 1)
+    name = next(k for k, t in tensors.items() if np.issubdtype(t.dtype, np.floating) and t.size > 1)
     tensors[name][0] = float("nan")
 
 
