@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import psycopg
 import numpy as np
+import psycopg
 import pytest
-from safetensors.numpy import save_file
 from click.testing import CliRunner
+from safetensors.numpy import save_file
 
 from clavadb.adapters import open_adapter
 from clavadb.cli import main
