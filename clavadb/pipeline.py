@@ -105,8 +105,8 @@ def _references(schema: Schema, child: str, parent: str) -> bool:
 
 @dataclass
 class Source:
-    """The tables read from a source: `frames` (pandas, what the model fits) are also registered in
-    `workspace` under their table keys, so SQL over the source runs on the same memory, not a copy."""
+    """The tables read from a source: in `workspace` under their table keys (DuckDB tables, where SQL over
+    the source runs), and as `frames`, the pandas form the model fits."""
 
     schema: Schema
     frames: dict[str, pd.DataFrame]
@@ -120,8 +120,10 @@ class Source:
 
 def read_source(dsn: str, opts: Options, progress: Progress = _noop) -> Source:
     """Introspect the source, choose the tables, and read each one: its Arrow batches stream into the
-    workspace (so every adapter's types come out as the workspace's one representation), the table
-    becomes the model's frame, and the frame takes the table's place in the workspace (held once)."""
+    workspace (so every adapter's types come out as the workspace's one representation), and the table
+    becomes the model's frame. The workspace keeps the tables: DuckDB stores them compressed, about a
+    tenth of the frames' memory (TPC-H sf 0.1: 503 MB read in all, 454 MB without the tables), while a
+    frame registered in their place would cost more (DuckDB's scan of pandas converts it: 650 MB)."""
     from clavadb.adapters import open_adapter
 
     with open_adapter(dsn, read_only=True) as src:
@@ -139,8 +141,6 @@ def read_source(dsn: str, opts: Options, progress: Progress = _noop) -> Source:
             progress("read", key, i / n)
             ws.load(key, src.read_batches(table), schema=src.empty_arrow(table).schema)
             frames[key] = ws.frame(key)
-            ws.drop(key)
-            ws.register(key, frames[key])
         progress("read", "", 1.0)
     return Source(schema, frames, notes, ws)
 

@@ -2,8 +2,9 @@
 
 The source's tables are registered here under their Table.key, and every join, group size, statistic
 and CHECK evaluation of the core runs here as SQL, over DuckDB tables (`load`, streamed from Arrow
-batches) or over frames the run already holds (`register`, no copy). SQL errors come out as QueryError,
-so callers need not know the engine.
+batches; stored compressed) or over data the run already holds (`register`: Arrow is scanned in place,
+a pandas frame is converted by DuckDB's scan, which can cost as much memory as its text columns). SQL
+errors come out as QueryError, so callers need not know the engine.
 
     with Workspace() as ws:
         ws.register("t", frame)
@@ -93,7 +94,7 @@ class Workspace:
         return self.count(name)
 
     def register(self, name: str, data: Data) -> None:
-        """Make a frame or Arrow table queryable as `name` without copying it (a view over its memory)."""
+        """Make an Arrow table or a frame queryable as `name` (a view: nothing is loaded until a query)."""
         self.con.register(name, data)
 
     def unregister(self, name: str) -> None:
