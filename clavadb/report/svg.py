@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from html import escape
 
 import networkx as nx
+import numpy as np
 
 REAL = "#3b6fb6"
 SYNTH = "#e8892b"
@@ -28,29 +30,101 @@ def score_color(score: float | None) -> str:
     return f"rgb({r:.0f},{g:.0f},{b:.0f})"
 
 
+def short(label: str, n: int = 14) -> str:
+    """A label cut to n characters, keeping its end (labels sharing a long prefix stay apart)."""
+    return label if len(label) <= n else label[: n - 5] + "\u2026" + label[-4:]
+
+
 def paired_bars(labels: list[str], real: list[float], synth: list[float], *, w: int = 300, h: int = 150,
                 rotate: bool = False) -> str:
-    """Real (blue) and synthetic (orange) frequencies side by side per label."""
+    """Real (blue) and synthetic (orange) frequencies side by side per category label. Rotated labels
+    get room on the left and below, so none is cut off; each bar's full label is in its tooltip."""
     n = max(len(labels), 1)
     top = max([*real, *synth, 1e-9])
-    pad_b = 46 if rotate else 16
+    texts = [short(str(lab)) for lab in labels]
+    longest = max([len(t) for t in texts] + [1])
+    pad_b = int(12 + 4.3 * longest) if rotate else 16  # a rotated label's drop at 9px per ~5.4px glyph
+    pad_l = int(4 + 4.1 * longest) if rotate else 4  # and its reach to the left of its bar
+    h = h + max(0, pad_b - 46)
     ph = h - pad_b - 6
-    bw = (w - 8) / n
-    body = [f'<line x1="4" y1="{h - pad_b}" x2="{w - 4}" y2="{h - pad_b}" stroke="#999"/>']
+    bw = (w - pad_l - 4) / n
+    body = [f'<line x1="{pad_l}" y1="{h - pad_b}" x2="{w - 4}" y2="{h - pad_b}" stroke="#999"/>']
     for i, (lab, r, s) in enumerate(zip(labels, real, synth, strict=False)):
-        x = 4 + i * bw
+        x = pad_l + i * bw
         for j, (v, col) in enumerate(((r, REAL), (s, SYNTH))):
             bh = ph * v / top
             body.append(f'<rect x="{x + bw * (0.1 + 0.4 * j):.1f}" y="{h - pad_b - bh:.1f}" width="{bw * 0.4:.1f}" '
                         f'height="{bh:.1f}" fill="{col}"><title>{escape(str(lab))}: '
                         f'{"real" if j == 0 else "synthetic"} {v:.3f}</title></rect>')
-        if n <= 30 and (not rotate or n <= 14):
-            text = escape(str(lab)[:12])
-            if rotate:
-                body.append(f'<text x="{x + bw / 2:.1f}" y="{h - pad_b + 8}" font-size="9" text-anchor="end" '
-                            f'transform="rotate(-40 {x + bw / 2:.1f} {h - pad_b + 8})">{text}</text>')
-            elif n <= 12 or i % max(1, n // 6) == 0:
-                body.append(f'<text x="{x + bw / 2:.1f}" y="{h - 3}" font-size="9" text-anchor="middle">{text}</text>')
+        text = escape(texts[i])
+        if rotate:
+            body.append(f'<text x="{x + bw / 2:.1f}" y="{h - pad_b + 10}" font-size="9" text-anchor="end" '
+                        f'transform="rotate(-40 {x + bw / 2:.1f} {h - pad_b + 10})">{text}</text>')
+        elif n * 5.5 * longest <= w or i % max(1, round(n * 5.5 * longest / w)) == 0:
+            body.append(f'<text x="{x + bw / 2:.1f}" y="{h - 3}" font-size="9" text-anchor="middle">{text}</text>')
+    return _svg(w, h, "".join(body))
+
+
+def axis_label(value: float, axis: str, span: float) -> str:
+    """A tick of a numeric axis: epoch seconds of a date/time column as a date (or time), counts as
+    integers, other numbers with 3 significant digits."""
+    if axis in ("date", "timestamp", "timestamptz"):
+        when = datetime.fromtimestamp(value, tz=UTC)
+        return when.strftime("%Y-%m-%d" if span < 5 * 365 * 86400 else "%Y")  # years alone once ticks are years apart
+    if axis == "time":
+        return f"{int(value // 3600):02d}:{int(value % 3600 // 60):02d}"
+    if axis in ("count", "int") or (float(value).is_integer() and abs(value) < 1e6):
+        return f"{value:.0f}"
+    return f"{value:.3g}"
+
+
+def hist_bars(edges: list[float], real: list[float], synth: list[float], axis: str = "float", *,
+              w: int = 300, h: int = 150) -> str:
+    """A histogram of both sides (bars per bin) with a few readable ticks at bin edges: as many as fit
+    the width without overlapping, formatted for the column's kind (dates as dates)."""
+    n = max(len(real), 1)
+    top = max([*real, *synth, 1e-9])
+    pad_b, ph = 18, h - 24
+    bw = (w - 16) / n
+    body = [f'<line x1="8" y1="{h - pad_b}" x2="{w - 8}" y2="{h - pad_b}" stroke="#999"/>']
+    span = (edges[-1] - edges[0]) if len(edges) > 1 else 0.0
+    for i, (r, s) in enumerate(zip(real, synth, strict=False)):
+        x = 8 + i * bw
+        lo, hi = axis_label(edges[i], axis, span), axis_label(edges[i + 1], axis, span)
+        for j, (v, col) in enumerate(((r, REAL), (s, SYNTH))):
+            bh = ph * v / top
+            body.append(f'<rect x="{x + bw * (0.08 + 0.42 * j):.1f}" y="{h - pad_b - bh:.1f}" width="{bw * 0.42:.1f}" '
+                        f'height="{bh:.1f}" fill="{col}"><title>{escape(lo)} .. {escape(hi)}: '
+                        f'{"real" if j == 0 else "synthetic"} {v:.3f}</title></rect>')
+    if axis == "count":  # bins of children counts: label the bins' integer centres
+        ticks = [(8 + (i + 0.5) * bw, f"{(edges[i] + edges[i + 1]) / 2:.0f}") for i in range(n)]
+    else:
+        ticks = [(8 + i * bw, axis_label(edges[i], axis, span)) for i in range(n + 1)]
+    width = 5.5 * max(len(t) for _, t in ticks) + 8  # a tick's text at 9px, plus a gap
+    step = max(1, int(np.ceil(width / max((ticks[1][0] - ticks[0][0]) if len(ticks) > 1 else w, 1e-9))))
+    for i in range(0, len(ticks), step):
+        x, t = ticks[i]
+        anchor = "start" if i == 0 and axis != "count" else ("end" if i == len(ticks) - 1 and axis != "count"
+                                                                 else "middle")
+        body.append(f'<line x1="{x:.1f}" y1="{h - pad_b}" x2="{x:.1f}" y2="{h - pad_b + 3}" stroke="#999"/>'
+                    f'<text x="{x:.1f}" y="{h - 4}" font-size="9" text-anchor="{anchor}">{escape(t)}</text>')
+    return _svg(w, h, "".join(body))
+
+
+def hbars(labels: list[str], values: list[float], *, w: int = 420, row: int = 16) -> str:
+    """Horizontal bars (feature importances), the label left of each bar, the value after it."""
+    texts = [short(str(lab), 44) for lab in labels]
+    lab_w = int(6 + 5.4 * max([len(t) for t in texts] + [1]))
+    top = max([*values, 1e-9])
+    h = row * len(labels) + 6
+    body = []
+    for i, (lab, t, v) in enumerate(zip(labels, texts, values, strict=False)):
+        y = 3 + i * row
+        bw = (w - lab_w - 50) * v / top
+        body.append(f'<text x="{lab_w - 4}" y="{y + row * 0.7:.1f}" font-size="10" text-anchor="end">'
+                    f'<title>{escape(str(lab))}</title>{escape(t)}</text>'
+                    f'<rect x="{lab_w}" y="{y + 2}" width="{bw:.1f}" height="{row - 5}" fill="{SYNTH}"/>'
+                    f'<text x="{lab_w + bw + 4:.1f}" y="{y + row * 0.7:.1f}" font-size="10">{v:.3f}</text>')
     return _svg(w, h, "".join(body))
 
 
