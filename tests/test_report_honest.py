@@ -11,6 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from clavadb import pipeline
+from clavadb.workspace import to_frame
 from clavadb.examples import HERE, example_schema
 from clavadb.privacy import ColumnPlan
 from clavadb.report import stats
@@ -21,7 +22,7 @@ from clavadb.report.metrics import evaluate
 @pytest.fixture(scope="module")
 def chinook_copy():
     schema = example_schema("chinook")
-    real = {k: pipeline.to_frame(pq.read_table(HERE / "chinook" / f"{k}.parquet")) for k in schema.tables}
+    real = {k: to_frame(pq.read_table(HERE / "chinook" / f"{k}.parquet")) for k in schema.tables}
     syn = pipeline.train(pipeline.Source(schema, {k: f.copy() for k, f in real.items()}, []),
                          pipeline.Options(preset="test"))
     synth = pipeline.generate(syn, 1.0, 0).frames
