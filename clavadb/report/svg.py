@@ -65,17 +65,25 @@ def paired_bars(labels: list[str], real: list[float], synth: list[float], *, w: 
     return _svg(w, h, "".join(body))
 
 
+def _compact(value: float) -> str:
+    """A number in at most ~6 characters: 44.2k, 1.29M, 0.00123."""
+    a = abs(value)
+    for div, suffix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e4, "k")):
+        if a >= div:
+            return f"{value / (div if suffix != 'k' else 1e3):.3g}{suffix}"
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.3g}"
+
+
 def axis_label(value: float, axis: str, span: float) -> str:
-    """A tick of a numeric axis: epoch seconds of a date/time column as a date (or time), counts as
-    integers, other numbers with 3 significant digits."""
+    """A tick of a numeric axis: epoch seconds of a date/time column as a date (or a time of day), other
+    numbers compact (44.2k, 1.29M)."""
     if axis in ("date", "timestamp", "timestamptz"):
         when = datetime.fromtimestamp(value, tz=UTC)
-        return when.strftime("%Y-%m-%d" if span < 5 * 365 * 86400 else "%Y")  # years alone once ticks are years apart
+        # years alone once the axis spans years: a full date per tick would not fit
+        return when.strftime("%Y-%m-%d" if span < 3 * 365 * 86400 else "%Y-%m" if span < 20 * 365 * 86400 else "%Y")
     if axis == "time":
         return f"{int(value // 3600):02d}:{int(value % 3600 // 60):02d}"
-    if axis in ("count", "int") or (float(value).is_integer() and abs(value) < 1e6):
-        return f"{value:.0f}"
-    return f"{value:.3g}"
+    return _compact(value)
 
 
 def hist_bars(edges: list[float], real: list[float], synth: list[float], axis: str = "float", *,
@@ -84,30 +92,29 @@ def hist_bars(edges: list[float], real: list[float], synth: list[float], axis: s
     the width without overlapping, formatted for the column's kind (dates as dates)."""
     n = max(len(real), 1)
     top = max([*real, *synth, 1e-9])
-    pad_b, ph = 18, h - 24
-    bw = (w - 16) / n
-    body = [f'<line x1="8" y1="{h - pad_b}" x2="{w - 8}" y2="{h - pad_b}" stroke="#999"/>']
     span = (edges[-1] - edges[0]) if len(edges) > 1 else 0.0
+    if axis == "count":  # bins of children counts: label the bins' integer centres
+        texts = [f"{(edges[i] + edges[i + 1]) / 2:.0f}" for i in range(n)]
+    else:
+        texts = [axis_label(e, axis, span) for e in edges[: n + 1]]
+    label_w = 5.6 * max([len(t) for t in texts] + [1])  # a tick's text at 9px
+    x0 = max(8.0, label_w / 2 + 2)  # room for the outer ticks' text, centred on them
+    pad_b, ph = 18, h - 24
+    bw = (w - 2 * x0) / n
+    body = [f'<line x1="{x0:.1f}" y1="{h - pad_b}" x2="{w - x0:.1f}" y2="{h - pad_b}" stroke="#999"/>']
     for i, (r, s) in enumerate(zip(real, synth, strict=False)):
-        x = 8 + i * bw
+        x = x0 + i * bw
         lo, hi = axis_label(edges[i], axis, span), axis_label(edges[i + 1], axis, span)
         for j, (v, col) in enumerate(((r, REAL), (s, SYNTH))):
             bh = ph * v / top
             body.append(f'<rect x="{x + bw * (0.08 + 0.42 * j):.1f}" y="{h - pad_b - bh:.1f}" width="{bw * 0.42:.1f}" '
                         f'height="{bh:.1f}" fill="{col}"><title>{escape(lo)} .. {escape(hi)}: '
                         f'{"real" if j == 0 else "synthetic"} {v:.3f}</title></rect>')
-    if axis == "count":  # bins of children counts: label the bins' integer centres
-        ticks = [(8 + (i + 0.5) * bw, f"{(edges[i] + edges[i + 1]) / 2:.0f}") for i in range(n)]
-    else:
-        ticks = [(8 + i * bw, axis_label(edges[i], axis, span)) for i in range(n + 1)]
-    width = 5.5 * max(len(t) for _, t in ticks) + 8  # a tick's text at 9px, plus a gap
-    step = max(1, int(np.ceil(width / max((ticks[1][0] - ticks[0][0]) if len(ticks) > 1 else w, 1e-9))))
-    for i in range(0, len(ticks), step):
-        x, t = ticks[i]
-        anchor = "start" if i == 0 and axis != "count" else ("end" if i == len(ticks) - 1 and axis != "count"
-                                                                 else "middle")
-        body.append(f'<line x1="{x:.1f}" y1="{h - pad_b}" x2="{x:.1f}" y2="{h - pad_b + 3}" stroke="#999"/>'
-                    f'<text x="{x:.1f}" y="{h - 4}" font-size="9" text-anchor="{anchor}">{escape(t)}</text>')
+    xs = [x0 + (i + 0.5) * bw for i in range(n)] if axis == "count" else [x0 + i * bw for i in range(n + 1)]
+    step = max(1, int(np.ceil((label_w + 8) / bw)))  # ticks at least a label and a gap apart
+    for i in range(0, len(xs), step):
+        body.append(f'<line x1="{xs[i]:.1f}" y1="{h - pad_b}" x2="{xs[i]:.1f}" y2="{h - pad_b + 3}" stroke="#999"/>'
+                    f'<text x="{xs[i]:.1f}" y="{h - 4}" font-size="9" text-anchor="middle">{escape(texts[i])}</text>')
     return _svg(w, h, "".join(body))
 
 
