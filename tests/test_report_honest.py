@@ -11,12 +11,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from clavadb import pipeline
-from clavadb.workspace import to_frame
-from clavadb.examples import HERE, example_schema
+from clavadb.adapters import open_adapter
+from clavadb.examples import HERE, example_schema, write_example
 from clavadb.privacy import ColumnPlan
 from clavadb.report import stats
 from clavadb.report.html import render
 from clavadb.report.metrics import evaluate
+from clavadb.report.run import run_report
+from clavadb.workspace import to_frame
 
 
 @pytest.fixture(scope="module")
@@ -28,11 +30,11 @@ def chinook_copy():
     synth = pipeline.generate(syn, 1.0, 0).frames
     plans = [ColumnPlan(**p) for p in syn.extra["plans"]]
     res = evaluate(schema, real, synth, plans=plans, max_rows=5_000)
-    return schema, real, synth, plans, res
+    return schema, real, synth, plans, res, syn
 
 
 def test_generated_columns_are_listed_and_not_scored(chinook_copy):
-    _, _, _, plans, res = chinook_copy
+    _, _, _, plans, res, _ = chinook_copy
     generated = {(p.table, p.column): p.generator for p in plans if p.action == "generate"}
     assert generated  # names, e-mails, addresses, phones, free text
     listed = {(k, c): g for k, t in res.tables.items() for c, g in t["generated_columns"].items()}
@@ -47,7 +49,7 @@ def test_generated_columns_are_listed_and_not_scored(chinook_copy):
 
 
 def test_kept_tables_are_kept_and_out_of_privacy(chinook_copy):
-    _, _, _, plans, res = chinook_copy
+    _, _, _, plans, res, _ = chinook_copy
     kept = {p.table for p in plans if p.action == "keep"}
     assert kept  # Chinook's genre, media_type, playlist
     for k in kept:
@@ -60,7 +62,7 @@ def test_kept_tables_are_kept_and_out_of_privacy(chinook_copy):
 
 
 def test_numbers_agree_with_the_metrics(chinook_copy):
-    schema, real, synth, _, res = chinook_copy
+    schema, real, synth, _, res, _ = chinook_copy
     one_way = [c["score"] for c in res.columns]
     assert res.scores["one_way"] == pytest.approx(round(float(np.mean(one_way)), 2))
     assert res.counts["one_way"] == len(one_way)
@@ -86,3 +88,21 @@ def test_numbers_agree_with_the_metrics(chinook_copy):
     # privacy comes before the fidelity charts; the run is described on the page
     assert page.index("<h2>Privacy</h2>") < page.index("<h2>Column distributions</h2>")
     assert "clavadb</b> " in page and "report date" in page
+
+
+def test_run_report_reads_the_model_file(chinook_copy, tmp_path):
+    schema, _, synth, plans, _, syn = chinook_copy
+    model = tmp_path / "chinook.clava"
+    syn.save(model)
+    real_db, synth_db = str(tmp_path / "real.duckdb"), str(tmp_path / "synth.duckdb")
+    write_example("chinook", real_db)
+    with open_adapter(synth_db, read_only=False) as out:
+        out.write(schema, pipeline.to_arrow(synth))
+    js = tmp_path / "r.json"
+    res = run_report(real_db, synth_db, model=str(model), json_path=str(js), max_rows=5_000, discriminators=False)
+    assert (res.run["preset"], res.run["method"], res.run["column_plan"]) == ("test", "clava", "from the model file")
+    assert json.loads(js.read_text())["run"]["model_seed"] == syn.settings.seed
+    generated = {(p.table, p.column) for p in plans if p.action == "generate"}
+    assert {(k, c) for k, t in res.tables.items() for c in t["generated_columns"]} == generated
+    without = run_report(real_db, synth_db, max_rows=5_000, discriminators=False)
+    assert without.run["preset"].startswith("unknown") and "re-derived" in without.run["column_plan"]
