@@ -1,12 +1,14 @@
 """Fidelity of clavadb on MovieLens: the ClavaDDPM engine vs the "independent" (Single-T) baseline,
 next to the paper's MovieLens figures.
 
-    python bench/quality_bench.py [--preset fast] [--methods clava independent] [--seeds 0 1 2] [--write]
+    python bench/quality_bench.py [--preset fast] [--methods clava independent shuffled] [--seeds 0 1 2] [--write]
 
 Each method runs in its own child process (so peak RSS is its own): load MovieLens into DuckDB, read it
 through the DuckDB adapter, fit, sample one synthetic database per seed, turn row positions into keys
 (PK = position + 1; FK = the parent's key at the sampled position), and score it with
-clavadb.report.evaluate. Prints a markdown table; --write puts it under "## Fidelity" in bench/RESULTS.md.
+clavadb.report.evaluate, discriminators (DDA, C2ST) included. "shuffled" is a control, not a model: the
+real tables with every non-key column shuffled on its own (marginals kept, every dependency broken).
+Prints a markdown table; --write puts it under "## Fidelity" in bench/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -58,6 +60,17 @@ def with_keys(schema, synth: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]
     return out
 
 
+def shuffled(schema, real: dict[str, pd.DataFrame], seed: int) -> dict[str, pd.DataFrame]:
+    """The control: each non-key column permuted on its own, keys as they are."""
+    rng = np.random.default_rng(seed)
+    out = {}
+    for k, df in real.items():
+        keys = set(schema.tables[k].primary_key) | schema.tables[k].fk_columns()
+        out[k] = pd.DataFrame({c: df[c].to_numpy() if c in keys else df[c].to_numpy()[rng.permutation(len(df))]
+                               for c in df.columns})
+    return out
+
+
 def worker(method: str, preset: str, seeds: list[int], max_rows: int) -> dict:
     sys.path.insert(0, str(ROOT / "tests"))
     from datasets import load_duckdb
@@ -73,12 +86,12 @@ def worker(method: str, preset: str, seeds: list[int], max_rows: int) -> dict:
             schema = db.introspect()
             real = {k: db.read_table(t).to_pandas() for k, t in schema.tables.items()}
     t0 = time.perf_counter()
-    model = Synthesizer(schema, preset=preset, method=method).fit(real)
+    model = Synthesizer(schema, preset=preset, method=method).fit(real) if method != "shuffled" else None
     fit_s = time.perf_counter() - t0
     runs = []
     for seed in seeds:
         t1 = time.perf_counter()
-        synth = with_keys(schema, model.sample(scale=1.0, seed=seed))
+        synth = with_keys(schema, model.sample(scale=1.0, seed=seed)) if model else shuffled(schema, real, seed)
         sample_s = time.perf_counter() - t1
         res = evaluate(schema, real, synth, max_rows=max_rows, seed=seed)
         runs.append({"seed": seed, "sample_seconds": round(sample_s, 1), "report_seconds": res.seconds,
@@ -86,13 +99,16 @@ def worker(method: str, preset: str, seeds: list[int], max_rows: int) -> dict:
                      "tables": {k: t["scores"] for k, t in res.tables.items()},
                      "dcr": {k: {"median": d["median"], "holdout_median": d["holdout_median"],
                                  "exact_copies": d["exact_copies"], "holdout_exact_copies": d["holdout_exact_copies"]}
-                             for k, d in res.privacy["dcr"].items()}})
+                             for k, d in res.privacy["dcr"].items()},
+                     "detection": {k: {m: {"accuracy": d["accuracy"], "se": d["se"], "copy_like": d["copy_like"],
+                                           "top": [f["feature"] for f in d["top_features"][:3]]}
+                                       for m, d in t.items() if d} for k, t in res.detection.items()}})
     return {"method": method, "preset": preset, "fit_seconds": round(fit_s, 1),
             "peak_rss_gib": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2, 2), "runs": runs}
 
 
 def table(results: list[dict]) -> str:
-    head = "| measure | " + " | ".join(f"{r['method']} ({r['preset']})" for r in results) + " | paper ClavaDDPM |"
+    head = "| measure | " + " | ".join("shuffled (control)" if r["method"] == "shuffled" else f"{r['method']} ({r['preset']})" for r in results) + " | paper ClavaDDPM |"
     lines = [head, "|" + "---|" * (len(results) + 2)]
     for key, label in LABELS.items():
         cells = []
@@ -107,6 +123,15 @@ def table(results: list[dict]) -> str:
         str(r["runs"][0]["sample_seconds"]) for r in results) + " | |")
     lines.append("| peak RSS (GiB) | " + " | ".join(str(r["peak_rss_gib"]) for r in results) + " | |")
     lines.append("| report time (s) | " + " | ".join(str(r["runs"][0]["report_seconds"]) for r in results) + " | |")
+    det = results[0]["runs"][0]["detection"]
+    for m in ("dda", "c2st"):  # accuracy, 0.5 = indistinguishable; SyntheRela's published DDA is for MovieLens
+        for k in (k for k in det if m in det[k]):
+            cells = []
+            for r in results:
+                d = r["runs"][0]["detection"].get(k, {}).get(m)
+                cells.append("n/a" if not d else f"{d['accuracy']:.3f} ± {d['se']:.3f}"
+                             + (" copy-like" if d["copy_like"] else ""))
+            lines.append(f"| {m.upper()} {k} | " + " | ".join(cells) + " | |")
     return "\n".join(lines)
 
 

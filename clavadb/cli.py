@@ -540,9 +540,11 @@ def inspect(console: Console, dsn, fmt, schemas, quiet, debug):
 @click.option("--max-rows", type=click.IntRange(min=1), default=50_000,
               help="Rows sampled per table for pair metrics and DCR.")
 @click.option("--seed", type=click.IntRange(0, SEED_MAX), default=0)
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False),
+              help="The model file SYNTH was sampled from: its column plan, preset and seed go into the report.")
 @output_options
 @run_command
-def report(console: Console, real, synth, html_path, json_path, schemas, max_rows, seed, quiet, debug):
+def report(console: Console, real, synth, html_path, json_path, schemas, max_rows, seed, model_path, quiet, debug):
     """Fidelity and privacy of SYNTH measured against REAL."""
     from clavadb.adapters import open_adapter
     from clavadb.report.run import run_report
@@ -558,7 +560,7 @@ def report(console: Console, real, synth, html_path, json_path, schemas, max_row
     console.begin("report", f"{dsns.redact(real)} against {dsns.redact(synth)}")
     t0 = time.perf_counter()
     result = run_report(real, synth, schemas=list(schemas) or None, html=html_path, json_path=json_path,
-                        max_rows=max_rows, seed=seed)
+                        max_rows=max_rows, seed=seed, model=model_path)
     console.end_progress()
     if not quiet:
         console.echo(result.summary())

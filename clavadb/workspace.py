@@ -137,6 +137,10 @@ class Workspace:
     def query_numpy(self, sql: str, params: list | None = None) -> dict[str, np.ndarray]:
         return self._run(sql, params).fetchnumpy()
 
+    def row(self, sql: str, params: list | None = None) -> tuple | None:
+        """The first row of a query's result (None when it has no row)."""
+        return self._run(sql, params).fetchone()
+
     def scalar(self, sql: str, params: list | None = None) -> Any:
         row = self._run(sql, params).fetchone()
         return None if row is None else row[0]

@@ -15,6 +15,7 @@ from clavadb.report.metrics import evaluate
 from clavadb.report.run import run_report
 
 MAX_ROWS = 20_000  # keeps the file fast; sampling itself is exercised on actor, movie2actor, rating
+# the discriminators are tested in test_report_detection.py and test_report_honest.py; off here for speed
 
 
 @pytest.fixture(scope="module")
@@ -28,7 +29,7 @@ def movielens(duckdb_movielens):
 @pytest.fixture(scope="module")
 def copy_result(movielens):
     schema, frames = movielens
-    return evaluate(schema, frames, {k: df.copy() for k, df in frames.items()}, max_rows=MAX_ROWS)
+    return evaluate(schema, frames, {k: df.copy() for k, df in frames.items()}, max_rows=MAX_ROWS, discriminators=False)
 
 
 def test_copy_scores_100(copy_result):
@@ -55,7 +56,7 @@ def test_shuffled_columns_and_random_fks_score_lower(movielens, copy_result):
             parents = frames[fk.ref_table][fk.ref_columns[0]].to_numpy()
             d[fk.columns[0]] = parents[rng.integers(0, len(parents), len(d))]
         broken[k] = d
-    res = evaluate(schema, frames, broken, max_rows=MAX_ROWS)
+    res = evaluate(schema, frames, broken, max_rows=MAX_ROWS, discriminators=False)
     assert res.scores["one_way"] == pytest.approx(100.0)  # marginals kept by a shuffle
     assert res.scores["cardinality"] < 80
     assert res.scores["0_hop"] < 97
@@ -79,7 +80,7 @@ def test_run_report_two_duckdb_files(duckdb_movielens, tmp_path):
     finally:
         con.close()
     html, js = tmp_path / "r.html", tmp_path / "r.json"
-    res = run_report(duckdb_movielens, synth, html=str(html), json_path=str(js), max_rows=MAX_ROWS)
+    res = run_report(duckdb_movielens, synth, html=str(html), json_path=str(js), max_rows=MAX_ROWS, discriminators=False)
     assert res.validity["rating"].fk_orphans["rating_user_id_user_id_fkey"] == 1
     assert res.validity["rating"].pk_duplicates == 1
     assert res.validity_totals()["fk_orphans"] == 1

@@ -1,6 +1,7 @@
 """Which columns the fidelity metrics look at, and how each is read (as a number or as a category).
 
-Rule (stated in the report): keys (primary, foreign), identity/sequence columns, personal-data columns
+Rule (stated in the report): keys (primary, foreign), identity/sequence columns, columns the copy does not
+model (generated personal data and free text, excluded columns: the caller passes them with the reason)
 and text columns under a single-column UNIQUE constraint are skipped, so are
 uuid/json/bytes/array/other columns, columns that are NULL in every real row, and high-cardinality text
 (more than TEXT_MAX_DISTINCT distinct values or more than half the rows distinct: names, e-mails, free
@@ -11,14 +12,15 @@ int/float/decimal/date/time columns are numerical.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import duckdb
 import numpy as np
 import pandas as pd
 
 from clavadb.schema import Table
 from clavadb.sql import qident
+from clavadb.workspace import Workspace
 
 from .stats import bin_codes, quantile_edges
 
@@ -77,10 +79,10 @@ def _bin_labels(edges: np.ndarray) -> list[str]:
     return [f"< {pts[0]}"] + [f"{a}..{b}" for a, b in zip(pts, pts[1:], strict=False)] + [f">= {pts[-1]}"]
 
 
-def classify(con: duckdb.DuckDBPyConnection, table: Table, view: str,
-             personal: set[str] | frozenset[str] = frozenset()) -> dict[str, ColumnSpec]:
-    """Column specs of one table, from its schema and the real rows in DuckDB view `view`. Columns of
-    personal data are not scored for fidelity: a masked copy replaces them on purpose."""
+def classify(ws: Workspace, table: Table, view: str, skip: Mapping[str, str] | None = None) -> dict[str, ColumnSpec]:
+    """Column specs of one table, from its schema and the real rows in workspace view `view`. Columns in
+    `skip` (column -> reason) are not scored for fidelity: the copy generates or leaves them out on purpose."""
+    skip = skip or {}
     keys = set(table.primary_key) | table.fk_columns()
     unique = {u.columns[0] for u in table.uniques if len(u.columns) == 1}
     specs: dict[str, ColumnSpec] = {}
@@ -90,8 +92,8 @@ def classify(con: duckdb.DuckDBPyConnection, table: Table, view: str,
         specs[c.name] = spec
         if c.name in keys:
             spec.reason = "key"
-        elif c.name in personal:
-            spec.reason = "personal data"
+        elif c.name in skip:
+            spec.reason = skip[c.name]
         elif c.name in unique and c.kind == "text":
             spec.reason = "unique text"
         elif c.identity or c.sequence:
@@ -107,7 +109,7 @@ def classify(con: duckdb.DuckDBPyConnection, table: Table, view: str,
         + (f"min({s.expr()}), max({s.expr()})" if s.kind in NUMERIC_KINDS else "NULL, NULL")
         for s in candidates
     )
-    row = con.execute(f"SELECT count(*), {sel} FROM {view}").fetchone()
+    row = ws.row(f"SELECT count(*), {sel} FROM {view}")
     n_rows = row[0]
     for i, spec in enumerate(candidates):
         distinct, lo, hi = row[1 + 3 * i: 4 + 3 * i]
@@ -131,7 +133,7 @@ def classify(con: duckdb.DuckDBPyConnection, table: Table, view: str,
         # decile edges of every numerical column in one pass
         probs = [round(i / NUMBER_BINS, 6) for i in range(1, NUMBER_BINS)]
         qs = ", ".join(f"quantile_cont({s.expr()}, {probs})" for s in numerical)
-        for s, q in zip(numerical, con.execute(f"SELECT {qs} FROM {view}").fetchone(), strict=False):
+        for s, q in zip(numerical, ws.row(f"SELECT {qs} FROM {view}"), strict=False):
             s.edges = np.unique(np.asarray(q, dtype=float)) if q is not None else np.array([])
     return specs
 

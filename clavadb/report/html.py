@@ -9,7 +9,8 @@ import networkx as nx
 from clavadb.schema import Schema
 
 from . import svg
-from .result import PAPER_MOVIELENS, ReportResult, score_label
+from .privacy_metrics import UNIQUE_SHARE
+from .result import ReportResult, score_label
 
 CSS = """
 body{font:14px/1.4 system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:24px;color:#222;max-width:1360px}
@@ -23,7 +24,9 @@ th{background:#f3f3f3} td.l,th.l{text-align:left}
 .grid{display:flex;flex-wrap:wrap;gap:12px} .fig{border:1px solid #e3e3e3;border-radius:6px;padding:6px}
 .fig .t{font-size:12px;font-weight:600;margin-bottom:2px} .bad{color:#b00;font-weight:700} .ok{color:#070}
 .sw{display:inline-block;width:12px;height:12px;margin:0 4px 0 10px;vertical-align:middle}
-.note{color:#555;font-size:12px}
+.note{color:#555;font-size:12px} .run{font-size:12px;color:#444;margin:0 0 10px}
+.findings{border:2px solid #b00;border-radius:6px;padding:6px 14px;margin:10px 0;background:#fff5f5}
+.findings.none{border-color:#070;background:#f4fff4} .tag{font-size:11px;padding:1px 6px;border-radius:8px;background:#e3e3e3}
 """
 
 
@@ -31,9 +34,10 @@ def render(result: ReportResult, schema: Schema, title: str = "clavadb report") 
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
              f"<style>{CSS}</style></head><body>",
              f"<h1>Synthetic database report</h1><div class='sub'>{escape(title)} &middot; "
-             f"computed in {result.seconds:.1f} s</div>",
-             _summary(result), _graph(result, schema), _tables(result), _validity(result),
-             _cardinality(result), _columns(result), _pairs(result), _privacy(result), _notes(result),
+             f"computed in {result.seconds:.1f} s</div>", _run_info(result),
+             _summary(result), _findings(result), _privacy(result), _detection(result), _graph(result, schema),
+             _tables(result), _validity(result), _cardinality(result), _columns(result), _pairs(result),
+             _notes(result),
              "</body></html>"]
     return "\n".join(parts)
 
@@ -44,19 +48,80 @@ def _card(label: str, value: float | None, extra: str = "") -> str:
             f"<div class='l'>{escape(label)}{extra}</div></div>")
 
 
+def _run_info(r: ReportResult) -> str:
+    """What produced the copy and this page: clavadb version, date, preset, method, seed, column plan."""
+    labels = {"clavadb": "clavadb", "date": "report date", "preset": "preset", "method": "method",
+              "model_seed": "model seed", "sample_seed": "sampling seed", "model_file": "model file",
+              "column_plan": "column plan"}
+    items = [f"<b>{escape(lab)}</b> {escape(str(r.run.get(k, 'unknown')))}" for k, lab in labels.items()
+             if k in r.run or k in ("preset", "model_seed")]
+    return f"<div class='run'>{' &middot; '.join(items)}</div>"
+
+
 def _summary(r: ReportResult) -> str:
     cards = "".join(_card(score_label(k), v, f" &middot; {r.counts.get(k, 0)}") for k, v in r.scores.items())
     tot = r.validity_totals()
     bad = sum(v for k, v in tot.items() if k != "not_evaluated")
     vcls = "bad" if bad else "ok"
-    paper = "".join(f"<td>{PAPER_MOVIELENS[k]:.2f}</td>" if k in PAPER_MOVIELENS else "<td></td>" for k in r.scores)
+    gen = sum(len(t.get("generated_columns", {})) for t in r.tables.values())
+    kept = [k for k, t in r.tables.items() if t.get("kept")]
+    left = (f" Left out of the scores: {gen} generated columns (see Per table)"
+            + (f" and the kept lookup tables {escape(', '.join(kept))}" if kept else "") + "." if gen or kept else "")
     return (f"<h2>Summary</h2><div>Scores 0-100; 100 = the synthetic data matches the real data on that measure. "
-            f"The small number counts the FKs, columns or column pairs averaged.</div><div class='cards'>{cards}</div>"
+            f"The small number counts the FKs, columns or column pairs averaged.{left}</div>"
+            f"<div class='cards'>{cards}</div>"
             f"<div class='{vcls}'>Validity: {bad} constraint violations in the synthetic database "
-            f"({tot['not_evaluated']} constraints not evaluated).</div>"
-            f"<table><tr><th class='l'></th>{''.join(f'<th>{score_label(k)}</th>' for k in r.scores)}</tr>"
-            f"<tr><td class='l'>this report</td>{''.join(_num(v) for v in r.scores.values())}</tr>"
-            f"<tr><td class='l'>ClavaDDPM paper, MovieLens</td>{paper}</tr></table>")
+            f"({tot['not_evaluated']} constraints not evaluated).</div>")
+
+
+def _findings(r: ReportResult) -> str:
+    lines = r.privacy_findings()
+    if len(lines) == 1:
+        return f"<div class='findings none'><b>Privacy:</b> {escape(lines[0].split(': ', 1)[1])}.</div>"
+    items = "".join(f"<li>{escape(x.strip())}</li>" for x in lines[1:])
+    return f"<div class='findings'><b>Privacy findings</b><ul>{items}</ul></div>"
+
+
+def _acc(d: dict | None) -> str:
+    if not d:
+        return "<td>&ndash;</td><td></td>"
+    a = d["accuracy"]
+    # 0.5 green, 0.75 and above red (the target ceiling); copy-like always red
+    color = svg.score_color(100 - 100 * max(0.0, a - 0.5)) if not d["copy_like"] else svg.score_color(0)
+    label = " copy-like" if d["copy_like"] else ""
+    return (f"<td style='background:{color}'>{a:.3f} &plusmn; {d['se']:.3f}{label}</td>"
+            f"<td>{d['p_detect']:.2g} / {d['p_copy']:.2g}</td>")
+
+
+def _detection(r: ReportResult) -> str:
+    if not r.detection and not any(t.get("kept") for t in r.tables.values()):
+        return ""
+    rows, figs = [], []
+    for k, t in r.tables.items():
+        if t.get("kept"):
+            rows.append(f"<tr><td class='l'>{escape(k)}</td><td colspan='4' class='l'><span class='tag'>kept</span> "
+                        "copied as is: not a synthetic table</td><td class='l'></td></tr>")
+            continue
+        det = r.detection.get(k)
+        if det is None:
+            continue
+        dda, c2st = det.get("dda"), det.get("c2st")
+        top = (dda or c2st or {}).get("top_features", [])
+        tops = ", ".join(f"{f['feature']} ({f['importance']:.3f})" for f in top[:4])
+        rows.append(f"<tr><td class='l'>{escape(k)}</td>{_acc(dda)}{_acc(c2st)}<td class='l'>{escape(tops)}</td></tr>")
+        if top:
+            figs.append(_fig(f"{escape(k)}: what gives the copy away ({'DDA' if dda else 'C2ST'})",
+                             svg.hbars([f["feature"] for f in top], [f["importance"] for f in top])))
+    return ("<h2>Discriminators</h2><div class='note'>Accuracy of a gradient-boosted classifier telling synthetic "
+            "rows from real ones (5-fold stratified CV, both sides balanced): 0.5 = indistinguishable, higher = the "
+            "copy is told apart. DDA: each parent row with, per child table, the number of children, the distinct "
+            "values of each categorical child column and the mean of each numerical one. C2ST: the table's own "
+            "columns. Accuracy well below 0.5 is not a good score: the copy repeats real rows (flagged copy-like). "
+            "p: binomial p-values of accuracy &gt; 0.5 / &lt; 0.5. The features are those whose shuffling costs the "
+            "classifier most accuracy (permutation importance on the held-out folds): what to fix first.</div>"
+            "<table><tr><th class='l'>table</th><th>DDA</th><th>p</th><th>C2ST</th><th>p</th>"
+            f"<th class='l'>features that give it away</th></tr>{''.join(rows)}</table>"
+            f"<div class='grid'>{''.join(figs)}</div>")
 
 
 def _num(v: float | None, fmt: str = "{:.1f}") -> str:
@@ -82,13 +147,16 @@ def _tables(r: ReportResult) -> str:
     for k, t in r.tables.items():
         v = r.validity.get(k)
         viol = v.violations if v else 0
-        rows.append(f"<tr><td class='l'>{escape(k)}</td><td>{t['rows_real']:,}</td><td>{t['rows_synthetic']:,}</td>"
+        name = escape(k) + (" <span class='tag'>kept</span>" if t.get("kept") else "")
+        rows.append(f"<tr><td class='l'>{name}</td><td>{t['rows_real']:,}</td><td>{t['rows_synthetic']:,}</td>"
                     + "".join(_num(t["scores"].get(s)) for s in keys)
                     + f"<td class='{'bad' if viol else 'ok'}'>{viol}</td>"
                     + f"<td class='l'>{escape(', '.join(f'{c} ({why})' for c, why in t['skipped_columns'].items()))}"
                     + "</td></tr>")
     return ("<h2>Per table</h2><div class='note'>k-hop scores are listed under the child table of the pair; "
-            "cardinality under the child of the FK.</div>"
+            "cardinality under the child of the FK. Generated columns (names, e-mails, free text: the copy fills "
+            "them with made-up values, never modeled) are listed with their generator and not scored; a kept "
+            "table is a lookup table copied as is: its own columns are not scored.</div>"
             f"<table><tr><th class='l'>table</th><th>rows real</th><th>rows synthetic</th>{head}"
             f"<th>violations</th><th class='l'>columns not scored</th></tr>{''.join(rows)}</table>")
 
@@ -112,25 +180,17 @@ def _fig(title: str, body: str) -> str:
     return f"<div class='fig'><div class='t'>{title}</div>{body}</div>"
 
 
-def _hist_labels(edges: list[float], integer: bool = False) -> list[str]:
-    if integer:
-        return [f"{(a + b) / 2:.0f}" for a, b in zip(edges, edges[1:], strict=False)]
-    return [f"{(a + b) / 2:.3g}" for a, b in zip(edges, edges[1:], strict=False)]
-
-
 def _cardinality(r: ReportResult) -> str:
     figs = []
     for c in r.cardinality:
         p = c["plot"]
         if not p:
             continue
-        labels = _hist_labels(p["edges"], integer=True)
-        labels[-1] = f"{labels[-1]}+"
         score = "n/a" if c["score"] is None else f"{c['score']:.1f}"
         figs.append(_fig(f"{escape(c['child'])} per {escape(c['parent'])} &middot; {score}"
                          f"<div class='note'>mean {c['real_mean']:.2f} real, "
                          f"{(c['synthetic_mean'] or 0):.2f} synthetic</div>",
-                         svg.paired_bars(labels, p["real"], p["synthetic"], w=320, h=140)))
+                         svg.hist_bars(p["edges"], p["real"], p["synthetic"], "count", w=320, h=140)))
     return ("<h2>Children per parent</h2><div class='note'>Share of parents with n children, per FK "
             f"(parents without children included; the last bar holds the tail). {svg.legend()}</div>"
             f"<div class='grid'>{''.join(figs)}</div>")
@@ -149,7 +209,7 @@ def _columns(r: ReportResult) -> str:
             if p["kind"] == "bars":
                 figs.append(_fig(title, svg.paired_bars(p["labels"], p["real"], p["synthetic"], rotate=True)))
             else:
-                figs.append(_fig(title, svg.paired_bars(_hist_labels(p["edges"]), p["real"], p["synthetic"])))
+                figs.append(_fig(title, svg.hist_bars(p["edges"], p["real"], p["synthetic"], p.get("axis", "float"))))
         if figs:
             out.append(f"<h3>{escape(k)}</h3><div class='grid'>{''.join(figs)}</div>")
     return "".join(out)
@@ -192,29 +252,43 @@ def _privacy(r: ReportResult) -> str:
     out = ["<h2>Privacy</h2>",
            f"<div class='note'>Distance to closest record (DCR): {escape(r.privacy.get('dcr_method', ''))}. "
            "Synthetic rows should not lie closer to the real rows than real rows lie to each other "
-           "(holdout: a fifth of the real sample against the other four fifths). "
+           "(holdout: a fifth of the real sample against the other four fifths). Red: a table whose real rows are "
+           f"at least {100 * UNIQUE_SHARE:.0f}% unique (where an equal row can identify someone) and whose copy is "
+           "closer, or more often equal, to the real rows than the holdout is. "
            f"{svg.legend().replace('real', 'real holdout', 1)}</div>"]
     rows = []
     figs = []
     for k, d in dcr.items():
-        rows.append(f"<tr><td class='l'>{escape(k)}</td><td>{d['median']:.3f}</td><td>{d['holdout_median']:.3f}</td>"
-                    f"<td>{d['p5']:.3f}</td><td>{d['holdout_p5']:.3f}</td><td>{100 * d['exact_copies']:.1f}%</td>"
+        unique = d["real_unique_share"] >= UNIQUE_SHARE
+        close = unique and d["median"] < d["holdout_median"]
+        copied = unique and d["exact_copies"] > d["holdout_exact_copies"]
+        rows.append(f"<tr><td class='l'>{escape(k)}</td><td>{100 * d['real_unique_share']:.0f}%</td>"
+                    f"<td class='{'bad' if close else ''}'>{d['median']:.3f}</td><td>{d['holdout_median']:.3f}</td>"
+                    f"<td>{d['p5']:.3f}</td><td>{d['holdout_p5']:.3f}</td>"
+                    f"<td class='{'bad' if copied else ''}'>{100 * d['exact_copies']:.1f}%</td>"
                     f"<td>{100 * d['holdout_exact_copies']:.1f}%</td><td>{d['synthetic_rows']:,} / "
                     f"{d['reference_rows']:,}</td></tr>")
-        figs.append(_fig(f"DCR {escape(k)}", svg.paired_bars(
-            _hist_labels(d["hist_edges"]), _share(d["hist_holdout"]), _share(d["hist_synthetic"]), w=300, h=130)))
-    out.append("<table><tr><th class='l'>table</th><th>median DCR</th><th>holdout median</th><th>5th pct</th>"
+        figs.append(_fig(f"DCR {escape(k)}", svg.hist_bars(
+            d["hist_edges"], _share(d["hist_holdout"]), _share(d["hist_synthetic"]), w=300, h=130)))
+    for k, t in r.tables.items():
+        if t.get("kept"):
+            rows.append(f"<tr><td class='l'>{escape(k)} <span class='tag'>kept</span></td>"
+                        "<td colspan='8' class='l'>a lookup table copied as is: its rows are the real ones by "
+                        "design, left out of the privacy measures</td></tr>")
+    out.append("<table><tr><th class='l'>table</th><th>unique real rows</th><th>median DCR</th><th>holdout median</th><th>5th pct</th>"
                "<th>holdout 5th pct</th><th>exact copies</th><th>holdout exact</th><th>rows compared / reference</th>"
                f"</tr>{''.join(rows)}</table><div class='grid'>{''.join(figs)}</div>")
     pii = r.privacy.get("pii", [])
     if pii:
         prow = "".join(
-            f"<tr><td class='l'>{escape(p['table'])}.{escape(p['column'])}</td><td>{p['distinct_values']:,}</td>"
+            f"<tr><td class='l'>{escape(p['table'])}.{escape(p['column'])}</td><td class='l'>{escape(p['generator'])}"
+            f"</td><td>{p['distinct_values']:,}</td>"
             f"<td class='{'bad' if p['copied_values'] else 'ok'}'>{p['copied_values']:,}</td>"
             f"<td>{p['copied_rows']:,} / {p['rows']:,}</td></tr>" for p in pii)
-        out.append("<h3>Personal data</h3><div class='note'>Columns named like personal data (or listed by the "
-                   "caller): synthetic values that also occur in the real column (case-insensitive).</div>"
-                   "<table><tr><th class='l'>column</th><th>distinct synthetic values</th><th>found in real</th>"
+        out.append("<h3>Generated columns</h3><div class='note'>Columns the copy fills with made-up values "
+                   "(personal data and free text, as clavadb's detector classified them): synthetic values that "
+                   "also occur in the real column (case-insensitive) should be none, or common words only.</div>"
+                   "<table><tr><th class='l'>column</th><th class='l'>generator</th><th>distinct synthetic values</th><th>found in real</th>"
                    f"<th>rows with a real value</th></tr>{prow}</table>")
     return "".join(out)
 
@@ -226,7 +300,7 @@ def _share(xs: list[int]) -> list[float]:
 
 def _notes(r: ReportResult) -> str:
     items = "".join(f"<li>{escape(n)}</li>" for n in r.notes)
-    rule = ("Columns scored: keys, identity columns, personal data, uuid/json/bytes/array columns, UNIQUE text and "
+    rule = ("Columns scored: keys, identity columns, generated and left-out columns, uuid/json/bytes/array columns, UNIQUE text and "
             "high-cardinality text are skipped; text, bool, enum columns and int/decimal/date columns with at most 20 distinct real values "
             "are categorical (TVComplement); other numbers and dates are numerical (KSComplement). Numbers are "
             "cut at the real deciles when paired with a category.")

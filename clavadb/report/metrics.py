@@ -11,21 +11,31 @@ joins and constraint checks run as SQL; the scores are then computed with numpy/
   FKs child -> parent as the paper does); CorrelationSimilarity for two numerical columns,
   ContingencySimilarity otherwise (numbers in 10 real-decile bins). avg 2-way pools all pairs.
 - Tables with more than max_rows rows are sampled (each side, uniformly) for pair metrics and DCR.
+- discriminators (detection.py): DDA per parent table and C2ST per table.
+
+Which columns are scored follows the copy's column plan (clavadb.privacy, the pipeline's own detector):
+columns the copy generates (names, e-mails, free text) or leaves out are listed with their generator and
+not scored; a lookup table the copy keeps as it is is listed as kept and left out of the scores of its
+own columns, of DCR and of the discriminators (it is the real table by design), while its columns still
+pair with its children's in k-hop scores.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from datetime import UTC, datetime
 
-import duckdb
 import numpy as np
 import pandas as pd
 
+import clavadb
+from clavadb.privacy import ColumnPlan
 from clavadb.schema import ForeignKey, Schema
 from clavadb.sql import qident
+from clavadb.workspace import Workspace
 
-from . import privacy_metrics, stats
+from . import detection, privacy_metrics, stats
 from .columns import ColumnSpec, classify
 from .result import ReportResult
 from .validity import check_table
@@ -37,20 +47,31 @@ CARD_BINS = 30
 
 
 def evaluate(schema: Schema, real: Mapping[str, pd.DataFrame], synth: Mapping[str, pd.DataFrame], *,
-             max_rows: int = 50_000, seed: int = 0,
-             pii_columns: dict[str, list[str]] | None = None) -> ReportResult:
+             max_rows: int = 50_000, seed: int = 0, plans: list[ColumnPlan] | None = None,
+             discriminators: bool = True) -> ReportResult:
+    """Every measure of the report (see the module doc).
+
+    plans: the copy's column plan (from its model file); None re-derives it from the real rows with the
+    pipeline's detector, as `clone` does without a config. discriminators: run DDA and C2ST (the slowest
+    part: seconds to minutes per database)."""
     t0 = time.perf_counter()
     res = ReportResult()
+    res.run = {"clavadb": clavadb.__version__, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+               "preset": "unknown (pass --model FILE)", "model_seed": "unknown (pass --model FILE)",
+               "sample_seed": "not recorded in the copy"}
+    if plans is None:
+        plans = detector_plans(schema, real)
+        res.run["column_plan"] = "re-derived from the real rows by clavadb's detector (no model file given)"
     keys = [k for k in schema.tables if k in real and k in synth]
     for k in schema.tables:
         if k not in keys:
             res.notes.append(f"table {k} missing from the {'real' if k not in real else 'synthetic'} data; skipped")
-    con = duckdb.connect()
+    ws = Workspace()
     try:
-        views = _register(con, keys, real, synth, max_rows, seed, res)
-        _run(con, schema, keys, views, res, seed, pii_columns)
+        views = _register(ws, keys, real, synth, max_rows, seed, res)
+        _run(ws, schema, keys, views, res, seed, plans, discriminators)
     finally:
-        con.close()
+        ws.close()
     res.seconds = round(time.perf_counter() - t0, 3)
     return res
 
@@ -64,18 +85,26 @@ class _Views:
         self.sample: dict[str, dict[str, str]] = {"r": {}, "s": {}}
 
 
-def _register(con, keys, real, synth, max_rows, seed, res) -> _Views:
+def detector_plans(schema: Schema, real: Mapping[str, pd.DataFrame]) -> list[ColumnPlan]:
+    """The column plan `clone` makes for these real tables without a config (personal data, free text,
+    kept lookup tables): the pipeline's own decision, so the report audits what the pipeline does."""
+    from clavadb import pipeline
+
+    return pipeline.plan(pipeline.Source(schema, dict(real), []), pipeline.Options())
+
+
+def _register(ws: Workspace, keys, real, synth, max_rows, seed, res) -> _Views:
     v = _Views()
     sampled = []
     for i, k in enumerate(keys):
         for side, frames in (("r", real), ("s", synth)):
             df = frames[k]
             name = f"{side}{i}"
-            con.register(name, df)
+            ws.register(name, df)
             v.full[side][k] = name
             v.sample[side][k] = name
             if len(df) > max_rows:
-                con.register(name + "_s", df.sample(n=max_rows, random_state=seed))
+                ws.register(name + "_s", df.sample(n=max_rows, random_state=seed))
                 v.sample[side][k] = name + "_s"
         if v.sample["r"][k] != v.full["r"][k] or v.sample["s"][k] != v.full["s"][k]:
             sampled.append(f"{k} ({len(real[k]):,} real / {len(synth[k]):,} synthetic rows)")
@@ -85,55 +114,74 @@ def _register(con, keys, real, synth, max_rows, seed, res) -> _Views:
     return v
 
 
-def _run(con, schema: Schema, keys: list[str], views: _Views, res: ReportResult, seed: int, pii) -> None:
-    personal = {k: privacy_metrics.pii_columns_of(k, schema.tables[k].column_names, pii) for k in keys}
-    specs = {k: classify(con, schema.tables[k], views.full["r"][k], set(personal[k])) for k in keys}
+def _skipped(plans: list[ColumnPlan]) -> dict[str, dict[str, str]]:
+    """Per table, the columns the copy does not model and why (generator named)."""
+    why = {"generate": lambda p: f"generated ({p.generator})", "exclude": lambda p: "left out of the copy",
+           "keep": lambda p: "kept table (copied as is)"}
+    out: dict[str, dict[str, str]] = {}
+    for p in plans:
+        if p.action in ("generate", "exclude"):
+            out.setdefault(p.table, {})[p.column] = why[p.action](p)
+    return out
+
+
+def _run(ws: Workspace, schema: Schema, keys: list[str], views: _Views, res: ReportResult, seed: int,
+         plans: list[ColumnPlan], discriminators: bool) -> None:
+    skip = _skipped(plans)
+    kept = {p.table for p in plans if p.action == "keep"}
+    specs = {k: classify(ws, schema.tables[k], views.full["r"][k], skip.get(k)) for k in keys}
     for k in keys:
-        present = {d[0] for d in con.execute(f"SELECT * FROM {views.full['s'][k]} LIMIT 0").description}
+        present = set(ws.columns(views.full["s"][k]))
         for spec in specs[k].values():
             if spec.modeled and spec.name not in present:
                 spec.role, spec.reason = "skipped", "missing from the synthetic data"
-    modeled = {k: [s for s in specs[k].values() if s.modeled] for k in keys}
+    partner = {k: [s for s in specs[k].values() if s.modeled] for k in keys}  # columns in k-hop pairs
+    modeled = {k: [] if k in kept else partner[k] for k in keys}  # columns scored as the table's own
     for k in keys:
-        res.validity[k] = check_table(con, schema, schema.tables[k], views.full["s"])
+        res.validity[k] = check_table(ws, schema, schema.tables[k], views.full["s"])
         res.tables[k] = {
-            "rows_real": len_view(con, views.full["r"][k]),
-            "rows_synthetic": len_view(con, views.full["s"][k]),
+            "rows_real": len_view(ws, views.full["r"][k]),
+            "rows_synthetic": len_view(ws, views.full["s"][k]),
             "sampled": views.sample["r"][k] != views.full["r"][k] or views.sample["s"][k] != views.full["s"][k],
+            "kept": k in kept,
             "modeled_columns": [s.name for s in modeled[k]],
+            "generated_columns": {p.column: p.generator for p in plans if p.table == k and p.action == "generate"},
             "skipped_columns": {s.name: s.reason for s in specs[k].values() if not s.modeled},
             "scores": {},
         }
-    _one_way(con, keys, modeled, views, res)
-    _cardinality(con, schema, keys, views, res)
-    _pairs(con, schema, keys, modeled, views, res)
-    _privacy(con, keys, modeled, personal, views, res, seed)
+    _one_way(ws, keys, modeled, views, res)
+    _cardinality(ws, schema, keys, views, res)
+    _pairs(ws, schema, keys, modeled, partner, views, res)
+    _privacy(ws, keys, modeled, res.tables, views, res, seed)
+    if discriminators:
+        _discriminators(ws, schema, keys, modeled, kept, views, res, seed)
     _overall(res)
 
 
-def len_view(con, view: str) -> int:
-    return con.execute(f"SELECT count(*) FROM {view}").fetchone()[0]
+def len_view(ws: Workspace, view: str) -> int:
+    return ws.scalar(f"SELECT count(*) FROM {view}")
 
 
-def _fetch(con, view: str, cols: list[tuple[ColumnSpec, str]], alias: str = "t", frm: str | None = None) -> pd.DataFrame:
+def _fetch(ws: Workspace, view: str, cols: list[tuple[ColumnSpec, str]], alias: str = "t",
+           frm: str | None = None) -> pd.DataFrame:
     """Columns read as numbers / categories; cols = (spec, table alias) pairs; output named c0, c1, ..."""
     sel = ", ".join(f"{s.expr(a)} AS c{i}" for i, (s, a) in enumerate(cols))
-    return con.execute(f"SELECT {sel} FROM {frm or view + ' ' + alias}").df()
+    return ws.query_df(f"SELECT {sel} FROM {frm or view + ' ' + alias}")
 
 
 # -- 1-way -----------------------------------------------------------------------------------------
-def _one_way(con, keys, modeled, views, res) -> None:
+def _one_way(ws, keys, modeled, views, res) -> None:
     for k in keys:
         cols = [(s, "t") for s in modeled[k]]
         if not cols:
             continue
-        r = _fetch(con, views.full["r"][k], cols)
-        s = _fetch(con, views.full["s"][k], cols)
+        r = _fetch(ws, views.full["r"][k], cols)
+        s = _fetch(ws, views.full["s"][k], cols)
         for i, (spec, _) in enumerate(cols):
             rc, sc = r[f"c{i}"], s[f"c{i}"]
             if spec.role == "numerical":
                 score = stats.ks_complement(rc.to_numpy(float), sc.to_numpy(float))
-                metric, plot = "KSComplement", _num_plot(rc.to_numpy(float), sc.to_numpy(float))
+                metric, plot = "KSComplement", _num_plot(rc.to_numpy(float), sc.to_numpy(float), spec.kind)
             else:
                 a, b, n, labels = spec.codes(rc, sc)
                 score = stats.tv_complement(a, b, n)
@@ -142,7 +190,7 @@ def _one_way(con, keys, modeled, views, res) -> None:
                                 "score": _pct(score), "plot": plot})
 
 
-def _num_plot(r: np.ndarray, s: np.ndarray) -> dict:
+def _num_plot(r: np.ndarray, s: np.ndarray, kind: str = "float") -> dict:
     r, s = r[~np.isnan(r)], s[~np.isnan(s)]
     if r.size == 0:
         return {}
@@ -151,7 +199,8 @@ def _num_plot(r: np.ndarray, s: np.ndarray) -> dict:
     edges = np.linspace(lo, hi, PLOT_BINS + 1)
     rh = np.histogram(np.clip(r, lo, hi), edges)[0] / max(r.size, 1)
     sh = np.histogram(np.clip(s, lo, hi), edges)[0] / max(s.size, 1)
-    return {"kind": "hist", "edges": edges.tolist(), "real": rh.tolist(), "synthetic": sh.tolist()}
+    return {"kind": "hist", "edges": edges.tolist(), "real": rh.tolist(), "synthetic": sh.tolist(),
+            "axis": kind}  # how to print the edges: epoch seconds of a date/time kind read as dates
 
 
 def _cat_plot(a: np.ndarray, b: np.ndarray, n: int, labels: list) -> dict:
@@ -172,20 +221,20 @@ def _fk_edges(schema: Schema, keys: list[str]) -> list[tuple[str, str, ForeignKe
     return [(p, c, fk) for p, c, fk in schema.graph().edges(include_deferred=True) if p in keep and c in keep]
 
 
-def _children_per_parent(con, child: str, parent: str, fk: ForeignKey) -> np.ndarray:
+def _children_per_parent(ws: Workspace, child: str, parent: str, fk: ForeignKey) -> np.ndarray:
     fkc = ", ".join(qident(c) for c in fk.columns)
     nn = " AND ".join(f"{qident(c)} IS NOT NULL" for c in fk.columns)
     on = " AND ".join(f"p.{qident(b)} = g.{qident(a)}" for a, b in zip(fk.columns, fk.ref_columns, strict=False))
     q = (f"WITH g AS (SELECT {fkc}, count(*) AS n FROM {child} WHERE {nn} GROUP BY {fkc}) "
          f"SELECT coalesce(g.n, 0) AS n FROM {parent} p LEFT JOIN g ON {on}")
-    return np.asarray(con.execute(q).fetchnumpy()["n"], dtype=float)
+    return ws.query_df(q)["n"].to_numpy(dtype=float)
 
 
-def _cardinality(con, schema, keys, views, res) -> None:
+def _cardinality(ws, schema, keys, views, res) -> None:
     for p, c, fk in _fk_edges(schema, keys):
         res.fk_edges.append({"parent": p, "child": c, "fk": fk.name})
-        r = _children_per_parent(con, views.full["r"][c], views.full["r"][p], fk)
-        s = _children_per_parent(con, views.full["s"][c], views.full["s"][p], fk)
+        r = _children_per_parent(ws, views.full["r"][c], views.full["r"][p], fk)
+        s = _children_per_parent(ws, views.full["s"][c], views.full["s"][p], fk)
         score = stats.cardinality_shape_similarity(r, s)
         res.cardinality.append({
             "parent": p, "child": c, "fk": fk.name, "score": _pct(score),
@@ -234,25 +283,25 @@ def _join_sql(path, start_view: str, side_views: dict[str, str]) -> str:
     return sql
 
 
-def _pairs(con, schema, keys, modeled, views, res) -> None:
+def _pairs(ws, schema, keys, modeled, partner, views, res) -> None:
     for k in keys:
         a_specs = modeled[k]
         if len(a_specs) >= 2:  # 0-hop
             cols = [(s, "t") for s in a_specs]
-            r = _fetch(con, views.sample["r"][k], cols)
-            s = _fetch(con, views.sample["s"][k], cols)
+            r = _fetch(ws, views.sample["r"][k], cols)
+            s = _fetch(ws, views.sample["s"][k], cols)
             pairs = [(i, j) for i in range(len(a_specs)) for j in range(i + 1, len(a_specs))]
             _score_pairs(res, k, k, 0, [], cols, r, s, pairs)
         if not a_specs:
             continue
         for path in _paths(schema, keys, k):
             top = path[-1][1]
-            b_specs = modeled[top]
+            b_specs = partner[top]
             if not b_specs:
                 continue
             n = len(path)
             cols = [(s, "t0") for s in a_specs] + [(s, f"t{n}") for s in b_specs]
-            frames = [_fetch(con, "", cols, frm=_join_sql(path, views.sample[side][k], views.full[side]))
+            frames = [_fetch(ws, "", cols, frm=_join_sql(path, views.sample[side][k], views.full[side]))
                       for side in ("r", "s")]
             pairs = [(i, len(a_specs) + j) for i in range(len(a_specs)) for j in range(len(b_specs))]
             _score_pairs(res, k, top, n, [fk.name for _, _, fk in path], cols, *frames, pairs)
@@ -285,21 +334,43 @@ def _score_pairs(res, table, other, hops, via, cols, r: pd.DataFrame, s: pd.Data
 
 
 # -- privacy ---------------------------------------------------------------------------------------
-def _privacy(con, keys, modeled, personal, views, res, seed) -> None:
+def _privacy(ws, keys, modeled, tables, views, res, seed) -> None:
     dcr = {}
     for k in keys:
-        d = privacy_metrics.dcr(con, modeled[k], views.sample["r"][k], views.sample["s"][k], seed)
+        d = privacy_metrics.dcr(ws, modeled[k], views.sample["r"][k], views.sample["s"][k], seed)
         if d:
             dcr[k] = d
     found = []
-    for k in keys:
-        present = {d[0] for d in con.execute(f"SELECT * FROM {views.full['s'][k]} LIMIT 0").description}
-        for col in (c for c in personal[k] if c in present):
-            found.append({"table": k, "column": col,
-                          **privacy_metrics.copied_values(con, col, views.full["r"][k], views.full["s"][k])})
+    for k in keys:  # the columns the copy generates: none of their values should be a real one
+        present = set(ws.columns(views.full["s"][k]))
+        for col, gen in tables[k]["generated_columns"].items():
+            if col in present:
+                found.append({"table": k, "column": col, "generator": gen,
+                              **privacy_metrics.copied_values(ws, col, views.full["r"][k], views.full["s"][k])})
     res.privacy = {"dcr": dcr, "pii": found,
                    "dcr_method": "L1 on modeled columns: numbers min-max scaled on real, categories one-hot x 1/2; "
                                  "synthetic rows vs a real sample; baseline: a real holdout vs the rest of that sample"}
+
+
+# -- discriminators --------------------------------------------------------------------------------
+def _discriminators(ws, schema, keys, modeled, kept, views, res, seed) -> None:
+    edges = _fk_edges(schema, keys)
+    query = ws.query_df
+    for k in keys:
+        if k in kept:
+            continue
+        out = {}
+        children = [(c, fk) for p, c, fk in edges if p == k and c != k]
+        for name, kids in (("dda", children), ("c2st", [])):
+            if name == "dda" and not kids:
+                continue
+            if name == "c2st" and not modeled[k]:
+                continue
+            side = {sd: detection.features(query, views.full[sd][k], modeled[k],
+                                           [(c, views.full[sd][c], fk, modeled[c]) for c, fk in kids])
+                    for sd in ("r", "s")}
+            out[name] = detection.discriminate(side["r"], side["s"], seed=seed)
+        res.detection[k] = out
 
 
 # -- aggregation -----------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Privacy checks: distance to closest record (DCR) with a real holdout baseline, and copied personal data.
+"""Privacy checks: distance to closest record (DCR) with a real holdout baseline, and copied personal data
+(in the columns the copy generates: clavadb.privacy decides which, the report only audits them).
 
 DCR: rows are encoded on the modeled columns (numbers min-max scaled on the real range, categories one-hot
 at weight 1/2 so that a differing category costs 1 in L1, like a full-range numeric difference; a NULL
@@ -10,34 +11,20 @@ rows at distance 0 (with few, discrete columns the real rows repeat too: read th
 
 from __future__ import annotations
 
-import re
-
-import duckdb
 import numpy as np
 import pandas as pd
 from sklearn.neighbors import NearestNeighbors
 
+from clavadb import pipeline
 from clavadb.sql import qident
+from clavadb.workspace import Workspace
 
 from .columns import ColumnSpec
 
 DCR_QUERIES = 2_000  # synthetic rows (and holdout rows) whose DCR is computed
 DCR_REFERENCE = 20_000  # real rows they are compared with
 DCR_BINS = 20
-
-PII_PATTERN = re.compile(
-    r"(e_?mail|phone|fax|mobile|cell_?phone|address|street|postal|post_?code|zip(_?code)?$|"
-    r"(first|last|middle|full|given|family|sur|contact|user|customer|employee)_?name|"
-    r"ssn|social_security|passport|iban|birth_?date|date_of_birth|credit_?card)",
-    re.IGNORECASE,
-)
-
-
-def pii_columns_of(table_key: str, columns: list[str], explicit: dict[str, list[str]] | None) -> list[str]:
-    """Personal-data columns of a table: those named in `explicit`, plus those whose name says so."""
-    named = set((explicit or {}).get(table_key, []))
-    return [c for c in columns if c in named or PII_PATTERN.search(c)]
-
+UNIQUE_SHARE = pipeline.UNIQUE_SHARE  # tables this unique are the ones a copied row can leak from
 
 def _encode(specs: list[ColumnSpec], real: pd.DataFrame, others: list[pd.DataFrame]) -> list[np.ndarray]:
     """Numeric matrices for real and each frame of `others`, encoded as described in the module doc."""
@@ -62,15 +49,15 @@ def _encode(specs: list[ColumnSpec], real: pd.DataFrame, others: list[pd.DataFra
     return [np.hstack(b) if b else np.zeros((len(f), 0)) for b, f in zip(blocks, frames, strict=False)]
 
 
-def dcr(con: duckdb.DuckDBPyConnection, specs: list[ColumnSpec], real_view: str, synth_view: str,
+def dcr(ws: Workspace, specs: list[ColumnSpec], real_view: str, synth_view: str,
         seed: int = 0) -> dict | None:
     """DCR statistics of one table, or None when it has no modeled column or too few rows. The views
     are expected to be samples already (evaluate passes its max_rows samples); rows are subsampled here."""
     if not specs:
         return None
     sel = ", ".join(f"{s.expr()} AS {qident(s.name)}" for s in specs)
-    real = con.execute(f"SELECT {sel} FROM {real_view}").df()
-    synth = con.execute(f"SELECT {sel} FROM {synth_view}").df()
+    real = ws.query_df(f"SELECT {sel} FROM {real_view}")
+    synth = ws.query_df(f"SELECT {sel} FROM {synth_view}")
     if len(real) < 4 or len(synth) == 0:
         return None
     rng = np.random.default_rng(seed)
@@ -84,6 +71,8 @@ def dcr(con: duckdb.DuckDBPyConnection, specs: list[ColumnSpec], real_view: str,
     top = float(max(d_syn.max(), d_hold.max())) or 1.0
     edges = np.linspace(0, top, DCR_BINS + 1)
     return {
+        # share of distinct real rows: in a table of few, repeated rows an exact match identifies no one
+        "real_unique_share": float(len(real.drop_duplicates()) / len(real)),
         "reference_rows": len(ref),
         "synthetic_rows": len(synth),
         "holdout_rows": len(hold),
@@ -104,15 +93,14 @@ def _nearest(ref: np.ndarray, query: np.ndarray) -> np.ndarray:
     return nn.kneighbors(query, return_distance=True)[0][:, 0]
 
 
-def copied_values(con: duckdb.DuckDBPyConnection, column: str, real_view: str, synth_view: str) -> dict:
+def copied_values(ws: Workspace, column: str, real_view: str, synth_view: str) -> dict:
     """How many distinct synthetic values (and rows) of a personal-data column also occur in the real one,
     compared case- and space-insensitively."""
     norm = f"lower(trim(CAST({qident(column)} AS VARCHAR)))"
-    distinct, copied, rows, copied_rows = con.execute(
+    distinct, copied, rows, copied_rows = ws.row(
         f"""WITH r AS (SELECT DISTINCT {norm} AS v FROM {real_view} WHERE {qident(column)} IS NOT NULL),
                  s AS (SELECT {norm} AS v FROM {synth_view} WHERE {qident(column)} IS NOT NULL),
                  m AS (SELECT s.v, r.v IS NOT NULL AS hit FROM s LEFT JOIN r ON s.v = r.v)
             SELECT count(DISTINCT v), count(DISTINCT v) FILTER (WHERE hit), count(*), count(*) FILTER (WHERE hit)
-            FROM m"""
-    ).fetchone()
+            FROM m""")
     return {"distinct_values": distinct, "copied_values": copied, "rows": rows, "copied_rows": copied_rows}

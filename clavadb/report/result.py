@@ -6,10 +6,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from .privacy_metrics import UNIQUE_SHARE
 from .validity import TableValidity
 
 SCORE_LABELS = {"cardinality": "cardinality", "one_way": "1-way", "avg_2way": "avg 2-way"}
-PAPER_MOVIELENS = {"cardinality": 99.07, "one_way": 99.34, "0_hop": 98.69, "1_hop": 96.19, "avg_2way": 97.11}
 
 
 def score_label(key: str) -> str:
@@ -28,6 +28,8 @@ class ReportResult:
     pairs: list[dict[str, Any]] = field(default_factory=list)  # every column pair scored
     validity: dict[str, TableValidity] = field(default_factory=dict)  # of the synthetic database
     privacy: dict[str, Any] = field(default_factory=dict)  # {"dcr": {table: ...}, "pii": [...]}
+    detection: dict[str, dict[str, Any]] = field(default_factory=dict)  # per table: {"dda": ..., "c2st": ...}
+    run: dict[str, Any] = field(default_factory=dict)  # clavadb version, date, preset, seed, column plan
     fk_edges: list[dict[str, str]] = field(default_factory=list)  # {parent, child, fk} for the graph
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -64,22 +66,49 @@ class ReportResult:
             f"(PK duplicates {tot['pk_duplicates']}, PK NULLs {tot['pk_nulls']}, FK orphans {tot['fk_orphans']}, "
             f"UNIQUE duplicates {tot['unique_duplicates']}, NOT NULL {tot['not_null']}, CHECK {tot['checks']}, "
             f"too long {tot['too_long']}; {tot['not_evaluated']} constraints not evaluated)")
-        dcr = [d for d in self.privacy.get("dcr", {}).values() if d]
-        if dcr:
-            med = sum(d["median"] for d in dcr) / len(dcr)
-            hmed = sum(d["holdout_median"] for d in dcr) / len(dcr)
-            ex = sum(d["exact_copies"] for d in dcr) / len(dcr)
-            hex_ = sum(d["holdout_exact_copies"] for d in dcr) / len(dcr)
-            lines.append(f"Privacy: DCR median {med:.3f} (real holdout {hmed:.3f}), exact copies of real rows "
-                         f"{100 * ex:.1f}% (real holdout {100 * hex_:.1f}%), mean over {len(dcr)} tables")
-        pii = self.privacy.get("pii", [])
-        if pii:
-            copied = sum(p["copied_values"] for p in pii)
-            total = sum(p["distinct_values"] for p in pii)
-            lines.append(f"Personal data: {copied} of {total} distinct synthetic values in {len(pii)} columns "
-                         f"also occur in the real database")
+        lines += self.privacy_findings()
+        det = [(k, m, d) for k, t in self.detection.items() for m, d in t.items() if d]
+        if det:
+            worst = max(det, key=lambda x: x[2]["accuracy"])
+            copies = [f"{k} ({m.upper()})" for k, m, d in det if d["copy_like"]]
+            lines.append(f"Discriminators (accuracy, 0.5 = indistinguishable): highest {worst[2]['accuracy']:.3f} "
+                         f"({worst[1].upper()} {worst[0]})" + (f"; copy-like: {', '.join(copies)}" if copies else ""))
+        kept = [k for k, t in self.tables.items() if t.get("kept")]
+        if kept:
+            lines.append(f"Kept as is (lookup tables, not scored): {', '.join(kept)}")
+        gen = [f"{k}.{c} ({g})" for k, t in self.tables.items() for c, g in t.get("generated_columns", {}).items()]
+        if gen:
+            lines.append(f"Generated, not scored: {', '.join(gen)}")
         lines.extend(f"Note: {n}" for n in self.notes)
         return "\n".join(lines)
+
+
+    def privacy_findings(self) -> list[str]:
+        """One line per privacy finding: tables whose copy is closer to the real rows than a real holdout,
+        generated values that are real ones, copy-like discriminator results; or a line saying none."""
+        out = []
+        dcr = self.privacy.get("dcr", {})
+        for k, d in dcr.items():
+            if d["real_unique_share"] < UNIQUE_SHARE:  # repeated real rows: an equal row identifies no one
+                continue
+            if d["exact_copies"] > d["holdout_exact_copies"]:
+                out.append(f"{k}: {100 * d['exact_copies']:.1f}% of synthetic rows equal a real row "
+                           f"(real holdout {100 * d['holdout_exact_copies']:.1f}%)")
+            if d["median"] < d["holdout_median"]:
+                out.append(f"{k}: median distance to the closest real row {d['median']:.3f}, below the real "
+                           f"holdout's {d['holdout_median']:.3f}")
+        for p in self.privacy.get("pii", []):
+            if p["copied_values"]:
+                out.append(f"{p['table']}.{p['column']} (generated): {p['copied_values']} of "
+                           f"{p['distinct_values']} distinct values also occur in the real column")
+        for k, t in self.detection.items():
+            for m, d in t.items():
+                if d and d["copy_like"]:
+                    out.append(f"{k}: {m.upper()} accuracy {d['accuracy']:.3f}, well below 0.5: the copy repeats "
+                               "real rows")
+        if not out:
+            return [f"Privacy: no finding; {len(dcr)} tables compared with a real holdout (kept tables left out)"]
+        return ["Privacy findings:"] + [f"  {x}" for x in out]
 
 
 def _unit(key: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow as pa
@@ -11,7 +12,9 @@ import pyarrow.compute as pc
 
 from clavadb.adapters import open_adapter
 from clavadb.errors import ClavaError
+from clavadb.privacy import ColumnPlan
 from clavadb.schema import Table
+from clavadb.state import PipelineState
 
 from .metrics import evaluate
 from .result import ReportResult
@@ -21,8 +24,14 @@ TEXT_ONLY_KINDS = {"json", "array", "other", "uuid"}
 
 
 def run_report(real_dsn: str, synth_dsn: str, *, schemas: list[str] | None = None, html: str | None = None,
-               json_path: str | None = None, max_rows: int = 50_000, seed: int = 0,
-               pii_columns: dict[str, list[str]] | None = None) -> ReportResult:
+               json_path: str | None = None, max_rows: int = 50_000, seed: int = 0, model: str | None = None,
+               discriminators: bool = True) -> ReportResult:
+    """Measure the synthetic database `synth_dsn` against the real `real_dsn`; write HTML and/or JSON.
+
+    model: the model file the copy was sampled from: its column plan (which columns were generated, which
+    tables kept) and its preset and seed go into the report; without it the plan is re-derived from the
+    real rows and the preset and seed read "unknown"."""
+    info, plans = _model_info(model) if model else ({}, None)
     with open_adapter(real_dsn, read_only=True) as real_db, open_adapter(synth_dsn, read_only=True) as synth_db:
         schema = real_db.introspect(schemas)
         synth_schema = synth_db.introspect(schemas)
@@ -32,7 +41,8 @@ def run_report(real_dsn: str, synth_dsn: str, *, schemas: list[str] | None = Non
                              "check the DSN and --schema of both databases")
         real = {k: _frame(real_db, t, t) for k, t in schema.tables.items()}
         synth = {k: _frame(synth_db, synth_schema.tables[k], t) for k, t in schema.tables.items() if k not in missing}
-    result = evaluate(schema, real, synth, max_rows=max_rows, seed=seed, pii_columns=pii_columns)
+    result = evaluate(schema, real, synth, max_rows=max_rows, seed=seed, plans=plans, discriminators=discriminators)
+    result.run.update(info)
     if json_path:
         Path(json_path).write_text(json.dumps(result.to_dict(), indent=1))
     if html:
@@ -41,6 +51,16 @@ def run_report(real_dsn: str, synth_dsn: str, *, schemas: list[str] | None = Non
         title = f"{_redact(real_dsn)} vs {_redact(synth_dsn)}"
         Path(html).write_text(render(result, schema, title=title), encoding="utf-8")
     return result
+
+
+def _model_info(path: str) -> tuple[dict[str, Any], list[ColumnPlan]]:
+    """Preset, method, seed and column plan of a model file."""
+    from clavadb.model import Synthesizer
+
+    syn = Synthesizer.load(path)
+    info = {"preset": syn.preset, "method": syn.method, "model_seed": syn.settings.seed, "model_file": path,
+            "column_plan": "from the model file"}
+    return info, PipelineState.of(syn).plans
 
 
 def _redact(dsn: str) -> str:
