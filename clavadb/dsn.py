@@ -29,11 +29,26 @@ SCHEMES: dict[str, str] = {
     "postgresql+psycopg": "postgresql",
     "postgresql+psycopg2": "postgresql",
     "duckdb": "duckdb",
+    # engines clavadb reaches through SQLAlchemy (clavadb.adapters.sqla); the driver may be named too
+    **{name: "sqlalchemy" for name in ("sqlite", "sqlite+pysqlite", "mysql", "mysql+pymysql", "mysql+mysqldb",
+                                       "mariadb", "mariadb+pymysql")},
 }
 # engines whose database is a local file (its path decides identity)
 FILE_ENGINES: set[str] = {"duckdb"}
-# bare paths with these endings are DuckDB files
+# bare paths with these endings are DuckDB files (a .db file that already is SQLite excepted)
 DUCKDB_SUFFIXES = (".duckdb", ".db", ".ddb")
+SQLITE_SUFFIXES = (".sqlite", ".sqlite3")
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def is_sqlite_file(path: str) -> bool:
+    """Whether `path` is an existing SQLite database file (by its 16-byte header)."""
+    try:
+        with open(path, "rb") as f:
+            return f.read(16) == _SQLITE_MAGIC
+    except OSError:
+        return False
+
 MEMORY = ":memory:"
 MASK = "***"
 # default port per server engine, for comparing two DSNs
@@ -94,7 +109,10 @@ def parse(dsn: str) -> DSN:
     if m is None:
         if text == MEMORY:
             return DSN(dsn, "duckdb", path=MEMORY)
-        if text.lower().endswith(DUCKDB_SUFFIXES):
+        low = text.lower()
+        if low.endswith(SQLITE_SUFFIXES) or (low.endswith(".db") and is_sqlite_file(text)):
+            return DSN(dsn, "sqlalchemy", path=text)
+        if low.endswith(DUCKDB_SUFFIXES):
             return DSN(dsn, "duckdb", path=text)
         raise BadDSN(f"{redact(text)!r} is not a DSN", f"use {FORMS}")
     scheme = m.group(1).lower()

@@ -15,6 +15,10 @@ def open_adapter(dsn: str, read_only: bool = True) -> Adapter:
         from .postgres import PostgresAdapter
 
         return PostgresAdapter(dsn, read_only=read_only)
+    if engine == "sqlalchemy":
+        from .sqla import SQLAlchemyAdapter
+
+        return SQLAlchemyAdapter(dsn, read_only=read_only)
     from .duckdb import DuckDBAdapter
 
     return DuckDBAdapter(dsn, read_only=read_only)
