@@ -121,11 +121,15 @@ def _share(value: Any, where: str) -> None:
 
 # -- the parts of a model file ---------------------------------------------------------------------
 
+# the engines a schema may come from: the native adapters and the dialects of the SQLAlchemy adapter
+SCHEMA_ENGINES = ("postgresql", "duckdb", "sqlite", "mysql", "mariadb")
+
+
 def check_schema_dict(d: Any) -> Schema:
     """The schema a model file carries: typed field by field, then its SQL fragments parsed."""
     from clavadb.sqlcheck import schema_problems
 
-    if not isinstance(d, dict) or d.get("engine") not in ("postgresql", "duckdb"):
+    if not isinstance(d, dict) or d.get("engine") not in SCHEMA_ENGINES:
         raise ModelRejected("the schema is missing or of an unknown engine")
     unknown = sorted(set(d) - {"engine", "schemas", *_SCHEMA_PARTS})
     if unknown:

@@ -57,7 +57,7 @@ class Adapter(ABC):
 
     @abstractmethod
     def write(self, schema: Schema, data: Mapping[str, pa.Table | Iterator[pa.RecordBatch]], *,
-              replace: bool = False, validate: bool = True) -> WriteReport:
+              replace: bool = False, validate: bool = True, cascade: bool = False) -> WriteReport:
         """Mirror `schema` (from any engine) here and load `data` (by table key), in one transaction:
         enums/domains/sequences -> tables -> rows -> PK/UNIQUE/CHECK/FK (validated by this engine)
         -> indexes -> sequences and identities set past the largest key.

@@ -148,9 +148,10 @@ class SQLAlchemyAdapter(Adapter):
 
     # -- writing ----------------------------------------------------------------------------------
     def write(self, schema: Schema, data: Mapping[str, pa.Table | Iterator[pa.RecordBatch]], *,
-              replace: bool = False, validate: bool = True) -> WriteReport:
+              replace: bool = False, validate: bool = True, cascade: bool = False) -> WriteReport:
         """Mirror `schema` here and load `data` in one transaction (see the module docstring);
-        every constraint is declared in CREATE TABLE and checked by the destination."""
+        every constraint is declared in CREATE TABLE and checked by the destination. `cascade` is taken for
+        the contract: only the cloned tables are dropped, the engine refuses where others depend on them."""
         if self.read_only:
             raise ClavaError(f"the database {_redact(self.dsn)} is opened read-only",
                              "open the destination with read_only=False")
