@@ -207,7 +207,7 @@ def test_excluding_a_parent_names_its_children(pg_dataset, tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["clone", "mysql://x/y", "out.duckdb"], "unknown DSN"),
+    (["clone", "oracle://x/y", "out.duckdb"], "unknown DSN"),
     (["clone", "/nonexistent/source.duckdb", "out.duckdb"], "no DuckDB database"),
     (["clone", "postgresql://postgres@127.0.0.1:1/nodb", "out.duckdb"], "connect"),
     (["sample", "/nonexistent/model.clava", "out.duckdb"], "no model file"),

@@ -24,7 +24,7 @@ def test_forms(text, engine, path):
     assert (d.engine, d.path) == (engine, path)
 
 
-@pytest.mark.parametrize("text", ["sqlite:///x.db", "mysql://u@h/db", "x.csv", "", "postgresql://u@h:99999/db"])
+@pytest.mark.parametrize("text", ["oracle://u@h/db", "mssql://u@h/db", "x.csv", "", "postgresql://u@h:99999/db"])
 def test_refused(text):
     with pytest.raises(BadDSN):
         parse(text)

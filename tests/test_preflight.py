@@ -52,8 +52,8 @@ def test_existing_destination_refused_before_reading(chinook, tmp_path):
 
 
 @pytest.mark.parametrize("dst, want, pattern", [
-    ("mysql://u:pw@h/db", 12, "unknown DSN scheme"),
-    ("sqlite:///x.db", 12, "unknown DSN scheme 'sqlite'"),
+    ("oracle://u:pw@h/db", 12, "unknown DSN scheme"),
+    ("mssql:///x.db", 12, "unknown DSN scheme 'mssql'"),
     ("not a dsn", 12, "is not a DSN"),
     ("postgresql://postgres@127.0.0.1:1/nodb", 6, "cannot reach PostgreSQL"),
     ("/nonexistent/dir/out.duckdb", 8, "does not exist"),

@@ -82,7 +82,7 @@ def test_no_output_or_file_shows_the_password(writer, tmp_path):
     unreachable = src.split("@/")[0] + "@127.0.0.1:1/db"
     code, outputs["unreachable"] = cli("clone", unreachable, tmp_path / "x.duckdb")
     assert code == 6 and "cannot reach" in outputs["unreachable"]
-    code, outputs["bad scheme"] = cli("clone", src, unreachable.replace("postgresql", "mysql", 1))
+    code, outputs["bad scheme"] = cli("clone", src, unreachable.replace("postgresql", "oracle", 1))
     assert code == 12, outputs["bad scheme"]
     for what, text in outputs.items():
         assert_clean(text, what)
