@@ -18,6 +18,9 @@ from clavadb.errors import BadDSN
     ("rel/x.DuckDB", "duckdb", "rel/x.DuckDB"),
     (":memory:", "duckdb", ":memory:"),
     ("duckdb:///:memory:", "duckdb", ":memory:"),
+    ("sqlite:///x.db", "sqlalchemy", None),
+    ("x.sqlite3", "sqlalchemy", "x.sqlite3"),
+    ("mysql+pymysql://u:p@h/db", "sqlalchemy", None),
 ])
 def test_forms(text, engine, path):
     d = parse(text)

@@ -25,6 +25,7 @@ from urllib.parse import quote
 import pyarrow as pa
 import sqlalchemy as sa
 
+from clavadb import dsn as dsns
 from clavadb.errors import ClavaError, ConnectionFailed, ConstraintUnsatisfiable, DestinationNotEmpty
 from clavadb.schema import Schema, Table
 
@@ -32,14 +33,6 @@ from .base import BATCH_ROWS, Adapter, WriteReport
 from .sqla_catalog import introspect as _introspect
 from .sqla_types import arrow_type, read_type
 from .sqla_write import Planner, build_tables, dest_schema, write_all
-
-
-def sqlite_path(dsn: str) -> str | None:
-    """The file an SQLite DSN names (None for an in-memory database)."""
-    if not dsn.lower().startswith("sqlite:"):
-        return dsn
-    db = sa.engine.make_url(dsn).database
-    return None if db in (None, "", ":memory:") else db
 
 
 def _sqlite_engine(path: str | None, read_only: bool) -> sa.Engine:
@@ -73,14 +66,17 @@ class SQLAlchemyAdapter(Adapter):
 
     def __init__(self, dsn: str, read_only: bool = True):
         super().__init__(dsn, read_only)
-        low = dsn.lower()
-        self.dialect = "sqlite" if not low.startswith(("mysql", "mariadb")) else "mysql"
+        parsed = dsns.parse(dsn)
+        self.url = parsed.url
+        mysql = parsed.url is not None and parsed.url.drivername.split("+")[0] in ("mysql", "mariadb")
+        self.dialect = "mysql" if mysql else "sqlite"
         self.engine = self.dialect
         self.path: str | None = None
         self._new_file = False
         self._failed = False
         if self.dialect == "sqlite":
-            self.path = sqlite_path(dsn)
+            path = parsed.path if parsed.url is None else parsed.url.database  # a bare path, or sqlite:///path
+            self.path = None if path in (None, "", dsns.MEMORY) else path
             if self.path is not None and not Path(self.path).exists():
                 if read_only:
                     raise ClavaError(f"no SQLite database at {self.path}", "check the path of the source database")
@@ -88,7 +84,7 @@ class SQLAlchemyAdapter(Adapter):
             self.sa_engine = _sqlite_engine(self.path, read_only)
         else:
             try:
-                self.sa_engine = sa.create_engine(dsn, pool_pre_ping=True)
+                self.sa_engine = sa.create_engine(parsed.url, pool_pre_ping=True)
             except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ModuleNotFoundError) as e:
                 raise ConnectionFailed(f"cannot use {_redact(dsn)}: {e}",
                                        "install the driver: pip install pymysql") from None
@@ -147,6 +143,28 @@ class SQLAlchemyAdapter(Adapter):
         return pa.schema([(c.name, arrow_type(c)) for c in cols]).empty_table()
 
     # -- writing ----------------------------------------------------------------------------------
+    def identity(self) -> tuple | None:
+        """The SQLite file (device and inode) or the MySQL server and database this adapter opens, so that
+        a write into the source is refused."""
+        if self.dialect == "sqlite":
+            if self.path is None:
+                return ("sqlite", "memory", id(self))
+            p = Path(self.path)
+            return ("sqlite", p.stat().st_dev, p.stat().st_ino) if p.exists() else ("sqlite", str(p.resolve()))
+        u = self.sa_engine.url
+        return ("mysql", (u.host or "").lower(), u.port or 3306, u.database)  # 3306: MySQL's default port
+
+    def check_write(self, schema: Schema, *, replace: bool = False, cascade: bool = False) -> None:
+        """Refuse (DestinationNotEmpty) what write() would refuse, before any long work; writes nothing."""
+        if self.dialect == "sqlite" and self._new_file:
+            return  # nothing there yet, and no file is made by looking
+        clash = self._existing(self._connection(), schema)
+        if clash and not replace:
+            raise DestinationNotEmpty(
+                f"{_redact(self.dsn)} already holds {len(clash)} of the tables to write: "
+                f"{', '.join(sorted(clash)[:5])}",
+                "write to an empty database, or pass replace (--replace) to drop and recreate those tables")
+
     def write(self, schema: Schema, data: Mapping[str, pa.Table | Iterator[pa.RecordBatch]], *,
               replace: bool = False, validate: bool = True, cascade: bool = False) -> WriteReport:
         """Mirror `schema` here and load `data` in one transaction (see the module docstring);
@@ -293,10 +311,7 @@ def _fits(value, typ: pa.DataType) -> bool:
 
 def _redact(dsn: str) -> str:
     """The DSN without its password."""
-    try:
-        return sa.engine.make_url(dsn).render_as_string(hide_password=True)
-    except sa.exc.ArgumentError:
-        return dsn
+    return dsns.redact(dsn)
 
 
 def _first_line(e: BaseException) -> str:
