@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import uuid
+from pathlib import Path
 
 import pyarrow.compute as pc
 import pytest
@@ -291,3 +292,13 @@ def test_mysql_mirror_and_clone(chinook, models, new_mysql, new_pg, tmp_path):
         b.write(schema, bad)
     with open_adapter(empty) as b:
         assert b.introspect().tables == {}
+
+
+def test_source_is_never_the_destination(chinook, models):
+    """Sampling into the SQLite file the model was trained on is refused (by the file's identity)."""
+    path = chinook["sqlite"].removeprefix("sqlite:///")
+    before = Path(path).read_bytes()
+    for dst in (chinook["sqlite"], path):
+        result = run("sample", models["sqlite"], dst, "--replace", ok=False)
+        assert result.exit_code == 9, result.output
+    assert Path(path).read_bytes() == before
