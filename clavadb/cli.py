@@ -302,7 +302,8 @@ def _learn(console: Console, src: str, opts, timer, dry_run: bool, schema):
     if dry_run:
         for n in source.notes:
             console.note(n)
-        _print_plan(console, source.schema, pipeline.plan(source, opts))
+        plans = pipeline.plan(source, opts)
+        _print_plan(console, source.schema, plans, pipeline.find_dependencies(source, plans, opts))
         return None
     console.expect("fit", {k: len(f) for k, f in source.frames.items()})
     console.begin("fit")
@@ -392,9 +393,11 @@ def sample(console: Console, model, dst, seed, scale, replace, replace_cascade, 
     syn = timer.run("load", lambda: load_model(model))
     scale, seed, replace = _sampling({}, scale, seed, replace, replace_cascade)
     if dry_run:
+        from clavadb.dependencies import Dependency
         from clavadb.state import PipelineState
 
-        _print_plan(console, syn.schema, PipelineState.of(syn).plans)
+        state = PipelineState.of(syn)
+        _print_plan(console, syn.schema, state.plans, [Dependency.from_dict(d) for d in state.dependencies])
         return
     fps = syn.attachment.get("source_fingerprints")
     preflight.destination(dst, syn.schema, replace=replace, cascade=replace_cascade, src_fingerprints=fps)
@@ -492,12 +495,13 @@ def _stage_line(stages: dict[str, float]) -> str:
     return "time: " + ", ".join(f"{k} {v:.1f}s" for k, v in stages.items()) + f" (total {sum(stages.values()):.1f}s)"
 
 
-def _print_plan(console: Console, schema, plans) -> None:
+def _print_plan(console: Console, schema, plans, deps=()) -> None:
     by_table: dict[str, list] = {}
     for p in plans:
         by_table.setdefault(p.table, []).append(p)
     if console.as_json:
-        console._emit({"event": "plan", "columns": [p.__dict__ for p in plans]})
+        console._emit({"event": "plan", "columns": [p.__dict__ for p in plans],
+                       "dependencies": [{k: v for k, v in d.to_dict().items() if k != "mapping"} for d in deps]})
         return
     for key, table in schema.tables.items():
         console.echo(f"{key} ({table.row_count:,} rows)")
@@ -511,6 +515,10 @@ def _print_plan(console: Console, schema, plans) -> None:
                 "keep": "kept as is (lookup table)",
             }.get(p.action, p.action)
             console.echo(f"  {p.column:<28} {how}" + (f"  [{p.reason}]" if p.reason and p.reason not in how else ""))
+    if deps:
+        console.echo("dependencies kept (the dependent is derived, exceptions at their real rate)")
+        for d in deps:
+            console.echo(f"  {d.describe()}")
     console.echo("dry run: nothing was written")
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from clavadb import constraints, keys, privacy
+from clavadb import constraints, dependencies, keys, privacy
 from clavadb.config import add_config_foreign_keys, check_against_schema
 from clavadb.errors import ClavaError, ConfigError
 from clavadb.executor import Executor
@@ -171,6 +171,21 @@ def _keep_lookup_tables(source: Source, plans: list[privacy.ColumnPlan], cfg: Ma
                 p.action, p.reason = "keep", "small lookup table, copied as is"
 
 
+def find_dependencies(source: Source, plans: list[privacy.ColumnPlan], opts: Options
+                      ) -> list[dependencies.Dependency]:
+    """Functional dependencies of the source (within tables and across foreign keys), found in SQL on the
+    workspace; tables copied as is need none."""
+    actions = {(p.table, p.column): p.action for p in plans}
+    kept = kept_tables(plans)
+    tables = [k for k in source.schema.tables if k not in kept]
+    if source.workspace is not None:
+        return dependencies.find(source.workspace, source.schema, actions, opts.rare_k, tables)
+    with Workspace() as ws:
+        for key, frame in source.frames.items():
+            ws.load(key, frame)
+        return dependencies.find(ws, source.schema, actions, opts.rare_k, tables)
+
+
 def modeled_columns(schema: Schema, plans: list[privacy.ColumnPlan]) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {k: [] for k in schema.tables}
     for p in plans:
@@ -206,6 +221,7 @@ def train(source: Source, opts: Options, progress: Progress = _noop, timer: Time
     if fallback:
         source.notes.append(f"no codec for the type of {', '.join(fallback)}: generated as plausible values")
     # a kept table's rows are given to the model, not generated
+    deps = timer.run("dependencies", lambda: find_dependencies(source, plans, opts))
     timer.run("fit", lambda: syn.fit(source.frames, modeled=modeled, progress=progress, fixed=keep))
     salt = stable_salt("rows", *source.schema.tables)
     state = PipelineState(
@@ -218,6 +234,7 @@ def train(source: Source, opts: Options, progress: Progress = _noop, timer: Time
         # A kept lookup table is copied as is: the user chose to ship its rows.
         kept={t: _frame_to_records(source.frames[t]) for t in keep},
         notes=source.notes,
+        dependencies=[d.to_dict() for d in deps],
     )
     syn.attachment = state.to_dict()
     return syn
@@ -262,7 +279,9 @@ def generate(syn, scale: float, seed: int, check_eval: Callable[[Table, pa.Table
     frames = timer.run("keys", lambda: keys.assign_keys(schema, frames, state.key_stats, seed))
     frames = timer.run("generate", lambda: privacy.fill_generated(
         schema, plans, frames, seed, k_rare=state.rare_k, real_stats=state.column_stats))
-    frames, copies = timer.run("privacy", lambda: _resample_copies(schema, frames, state, seed))
+    deps = [dependencies.Dependency.from_dict(d) for d in state.dependencies]
+    frames = timer.run("dependencies", lambda: dependencies.apply(deps, schema, frames, seed))
+    frames, copies = timer.run("privacy", lambda: _resample_copies(schema, frames, state, seed, deps))
     frames, report = timer.run("constraints", lambda: constraints.enforce(
         schema, frames, state.column_stats, seed, check_eval=check_eval))
     for key, table in schema.tables.items():
@@ -285,19 +304,26 @@ def _restore_kept(schema: Schema, frames: dict[str, pd.DataFrame], kept: Mapping
 
 
 def _resample_copies(schema: Schema, frames: dict[str, pd.DataFrame], state: PipelineState,
-                     seed: int) -> tuple[dict, int]:
+                     seed: int, deps: list[dependencies.Dependency] = ()) -> tuple[dict, int]:
     """No synthetic row may equal a real one: a matching row gets one modeled value redrawn from another
-    synthetic row (the model's own marginal), until none match."""
+    synthetic row (the model's own marginal), until none match. Dependencies hold through it: a derived column
+    is never the one redrawn, and a determinant brings its dependents from the same donor row."""
     rng = np.random.default_rng(seed + 17)
     total = 0
     modeled = modeled_columns(schema, state.plans)
     for key, fps in state.fingerprints.items():
-        frame, cols = frames[key], modeled[key]
+        frame, every = frames[key], modeled[key]  # the fingerprint covers every modeled column
+        derived = {d.dependent for d in deps if d.table == key}
+        tied: dict[str, list[str]] = {}
+        for d in deps:
+            if d.table == key and d.kind == "table" and d.dependent in frame:
+                tied.setdefault(d.determinant, []).append(d.dependent)
+        cols = [c for c in every if c not in derived] or every
         if not cols or frame.empty:
             continue
         real = np.asarray(fps, dtype=np.uint64)
         for _ in range(20):
-            hit = np.isin(row_fingerprints(frame, cols, state.salt), real)
+            hit = np.isin(row_fingerprints(frame, every, state.salt), real)
             n = int(hit.sum())
             if not n:
                 break
@@ -307,8 +333,8 @@ def _resample_copies(schema: Schema, frames: dict[str, pd.DataFrame], state: Pip
             donors = rng.integers(len(frame), size=n)
             for j, c in enumerate(cols):
                 sel = col_idx == j
-                if sel.any():
-                    frame.iloc[rows[sel], frame.columns.get_loc(c)] = frame[c].to_numpy()[donors[sel]]
+                for c2 in [c, *tied.get(c, [])] if sel.any() else []:
+                    frame.iloc[rows[sel], frame.columns.get_loc(c2)] = frame[c2].to_numpy()[donors[sel]]
         frames[key] = frame
     return frames, total
 

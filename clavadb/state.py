@@ -23,6 +23,9 @@ class PipelineState:
     notes: list[str] = field(default_factory=list)  # what the pipeline decided, shown to the user
     # identities of the source database (preflight.fingerprints), so `sample` refuses to write into it
     source_fingerprints: list[str] = field(default_factory=list)
+    # functional dependencies kept in the copy (dependencies.Dependency.to_dict); mappings hold only pairs
+    # seen at least rare_k times
+    dependencies: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
