@@ -94,7 +94,12 @@ def test_signal_during_fit_leaves_no_file(chinook, tmp_path, signum, code):
 def test_signal_during_duckdb_write_leaves_no_file(model, tmp_path, signum, code):
     dst = tmp_path / "out.duckdb"
     rc, err = signal_when(["sample", model, dst], in_stage("write"), signum)
-    assert rc == code, err
+    # A small write can finish before the signal lands: then the file is the whole copy, never a partial one.
+    assert rc in (0, code), err
+    if rc == 0:
+        assert duckdb.connect(str(dst), read_only=True).execute("SELECT count(*) FROM track").fetchone()[0] > 0
+        assert [p.name for p in tmp_path.iterdir()] == ["out.duckdb"]
+        return
     lines = error_lines(err)
     assert len(lines) == 1 and "during write" in lines[0], err
     assert list(tmp_path.iterdir()) == []
