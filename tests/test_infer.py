@@ -45,12 +45,17 @@ def test_schedule_matches_torch():
                                    Diffusion(1000, schedule).ab.numpy(), rtol=1e-6)
 
 
-def test_sample_is_the_same_on_any_thread_count_and_clipped():
+def _sample_args(n: int) -> tuple:
+    """Arguments of infer.sample for n guided rows of the test networks: 10 steps, seed 7, range ±1.5."""
     den, clf = _nets()
-    ab = infer.alphas_cumprod(100, "cosine")
-    labels = np.random.default_rng(1).integers(0, 5, 5000)
+    labels = np.random.default_rng(1).integers(0, 5, n)
     lo, hi = np.full(12, -1.5, np.float32), np.full(12, 1.5, np.float32)
-    args = (_numpy(den), ab, 5000, 12, 10, 7, lo, hi, 1.0, infer.guidance(_numpy(clf), labels, 1.0))
+    return (_numpy(den), infer.alphas_cumprod(100, "cosine"), n, 12, 10, 7, lo, hi, 1.0,
+            infer.guidance(_numpy(clf), labels, 1.0))
+
+
+def test_sample_is_the_same_on_any_thread_count_and_clipped():
+    args = _sample_args(5000)
     one = infer.sample(*args, batch=1024)
     two = infer.sample(*args, executor=LocalExecutor(2), batch=1024)
     np.testing.assert_array_equal(one, two)
@@ -65,11 +70,7 @@ def test_ray_workers_draw_the_same_rows_as_local_threads():
 
     from clavadb.executor import RayExecutor
 
-    den, clf = _nets()
-    ab = infer.alphas_cumprod(100, "cosine")
-    labels = np.random.default_rng(1).integers(0, 5, 3000)
-    lo, hi = np.full(12, -1.5, np.float32), np.full(12, 1.5, np.float32)
-    args = (_numpy(den), ab, 3000, 12, 10, 7, lo, hi, 1.0, infer.guidance(_numpy(clf), labels, 1.0))
+    args = _sample_args(3000)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         executor = RayExecutor()
