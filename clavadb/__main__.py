@@ -1,0 +1,4 @@
+"""`python -m clavadb`: the same command line as the `clavadb` script."""
+from clavadb.cli import main
+
+main()
