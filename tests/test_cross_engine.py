@@ -106,21 +106,29 @@ def _violations(t: Table, s: Schema) -> dict[str, str]:
     return out
 
 
-def _assert_rejected_duckdb(path: str, schema: Schema) -> set[str]:
+def assert_rejected(schema: Schema, execute, error) -> set[str]:
+    """Runs each planted violation (`_violations`) through `execute`; each must raise `error(kind)`.
+
+    Returns the kinds of violation tried, so that a caller can assert that every kind was exercised.
+    """
     seen: set[str] = set()
+    for t in schema.tables.values():
+        if t.row_count == 0:
+            continue
+        for kind, sql in _violations(t, schema).items():
+            with pytest.raises(error(kind)):
+                execute(sql)
+                pytest.fail(f"{t.key}: {kind} violation accepted: {sql}")
+            seen.add(kind)
+    return seen
+
+
+def _assert_rejected_duckdb(path: str, schema: Schema) -> set[str]:
     con = duckdb.connect(path)
     try:
-        for t in schema.tables.values():
-            if t.row_count == 0:
-                continue
-            for kind, sql in _violations(t, schema).items():
-                with pytest.raises(duckdb.ConstraintException):
-                    con.execute(sql)
-                    pytest.fail(f"{t.key}: {kind} violation accepted: {sql}")
-                seen.add(kind)
+        return assert_rejected(schema, con.execute, lambda kind: duckdb.ConstraintException)
     finally:
         con.close()
-    return seen
 
 
 _PG_ERRORS = {"pk": pgerr.UniqueViolation, "fk": pgerr.ForeignKeyViolation, "not null": pgerr.NotNullViolation,
@@ -128,16 +136,8 @@ _PG_ERRORS = {"pk": pgerr.UniqueViolation, "fk": pgerr.ForeignKeyViolation, "not
 
 
 def _assert_rejected_pg(dsn: str, schema: Schema) -> set[str]:
-    seen: set[str] = set()
     with psycopg.connect(dsn, autocommit=True) as con:
-        for t in schema.tables.values():
-            if t.row_count == 0:
-                continue
-            for kind, sql in _violations(t, schema).items():
-                with pytest.raises(_PG_ERRORS[kind]):
-                    con.execute(sql)
-                seen.add(kind)
-    return seen
+        return assert_rejected(schema, con.execute, _PG_ERRORS.__getitem__)
 
 
 def _assert_same_rows(a_dsn: str, a_schema: Schema, b_dsn: str, b_schema: Schema) -> None:

@@ -19,7 +19,7 @@ from test_cross_engine import (
     _assert_same_rows,
     _constraints,
     _kinds,
-    _violations,
+    assert_rejected,
 )
 
 from clavadb.adapters import engine_of, open_adapter
@@ -49,22 +49,13 @@ def sqlite_checks(path: str) -> None:
 
 def assert_rejected_sqlite(path: str, schema) -> set[str]:
     """Each violating INSERT (duplicate key, dangling FK, NULL in NOT NULL) fails with foreign keys on."""
-    seen: set[str] = set()
     con = sqlite3.connect(path)
     con.execute("PRAGMA foreign_keys = ON")
     try:
-        for t in schema.tables.values():
-            if t.row_count == 0:
-                continue
-            for kind, sql in _violations(t, schema).items():
-                with pytest.raises(sqlite3.IntegrityError):
-                    con.execute(sql)
-                    pytest.fail(f"{t.key}: {kind} violation accepted: {sql}")
-                seen.add(kind)
+        return assert_rejected(schema, con.execute, lambda kind: sqlite3.IntegrityError)
     finally:
         con.rollback()
         con.close()
-    return seen
 
 
 @pytest.fixture(scope="module")
