@@ -195,14 +195,28 @@ def generate(gen: str, n: int, rng: np.random.Generator, col: Column, st: Mappin
     if gen == "array":
         lo, hi = st.get("len_min", 0), st.get("len_max", 3)
         lengths = rng.integers(lo, max(lo, hi) + 1, size=n)
-        pool = _WORDS if col.element_kind in (None, "text") else np.arange(1000)
-        flat = choice(np.asarray(pool, dtype=object), int(lengths.sum()), rng)
-        return np.array(np.split(flat, np.cumsum(lengths)[:-1]) if n else [], dtype=object)
+        flat = choice(np.asarray(_element_pool(col.element_kind), dtype=object), int(lengths.sum()), rng)
+        out = np.empty(n, dtype=object)  # filled one by one: arrays of one length would make a 2-d array
+        for i, part in enumerate(np.split(flat, np.cumsum(lengths)[:-1]) if n else []):
+            out[i] = part.tolist()
+        return out
     if gen == "interval":
         return pd.to_timedelta(rng.uniform(st.get("min", 0.0), st.get("max", 86400.0), n).round(), unit="s"
                                ).to_numpy(dtype=object)
     # an unknown kind: NULL where allowed, else an empty value of text form
     return np.full(n, None if col.nullable else "", dtype=object)
+
+
+def _element_pool(kind: str | None) -> np.ndarray:
+    """Plausible elements of a generated array, of the element's kind (the destination casts them)."""
+    if kind == "bool":
+        return np.array([True, False], dtype=object)
+    if kind in ("int", "float", "decimal"):
+        return np.arange(1000)  # small non-negative numbers fit every numeric element type
+    if kind in ("date", "timestamp", "timestamptz"):
+        # the days of one year, as ISO dates: every date and timestamp type reads them
+        return (np.datetime64("2020-01-01") + np.arange(366)).astype(str).astype(object)
+    return _WORDS
 
 
 _HEX = np.array([f"{i:02x}" for i in range(256)])

@@ -123,19 +123,22 @@ def _by_name(table: Table, col: Column) -> str | None:
 
 
 def _text_values(sample: pd.DataFrame | None, col: str) -> pd.Series:
+    """The non-null values of a text column as strings, whatever dtype the reader gave them (a zero-row or
+    all-NULL column arrives as float NaN)."""
     if sample is None or col not in sample:
         return pd.Series([], dtype="string")
-    return sample[col].dropna().astype("string")
+    return sample[col].dropna().astype(str).astype("string")
 
 
 def _by_values(values: pd.Series) -> str | None:
-    if values.empty:
+    vals = values.drop_duplicates().head(2000).astype("string").str.strip()
+    vals = vals[vals.str.len() > 0]  # blank values say nothing about the kind of data
+    if vals.empty:
         return None
-    vals = values.drop_duplicates().head(2000).str.strip()
     for gen, rx in _VALUE_RULES:
         if vals.str.fullmatch(rx.pattern).mean() >= 0.8:
             return gen
-    first = vals.str.split(n=1).str[0].str.lower()
+    first = vals.str.split(n=1).str[0].astype("string").str.lower()
     if len(vals) >= 10 and first.isin(_FIRST_NAMES).mean() >= 0.6:
         return "full_name" if vals.str.contains(" ").mean() >= 0.5 else "first_name"
     return None

@@ -34,6 +34,41 @@ def cluster_features(x: np.ndarray, categorical: list[int]) -> np.ndarray:
     return np.concatenate(parts, axis=1).astype(np.float32)
 
 
+# reg_covar of the first fit, and the factor by which a failed fit raises it: the features are ~N(0, 1), so
+# 1e-4 is negligible next to a real spread, and three tenfold retries reach 0.1, still below it
+REG_COVAR = 1e-4
+REG_RETRIES = 3
+
+
+def _centered(x: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """x in float64, shifted by the column means of ref: the GMM's variance (E[x²] - E[x]²) loses all
+    precision on large, nearly constant columns in float32, which is what 'ill-defined covariance' means."""
+    return x.astype(np.float64) - ref.astype(np.float64).mean(axis=0)
+
+
+def _fit_mixture(rows: np.ndarray, k: int, iters: int, seed: int, mixture: type, convergence: type):
+    """A diagonal GMM on rows with at most as many components as distinct rows; a fit that fails on
+    degenerate components is retried with a larger covariance floor. None when no fit is possible (one
+    distinct row): the caller then uses one cluster. Never raises for the shape of the data."""
+    x = _centered(rows, rows)
+    distinct = len(np.unique(x, axis=0))
+    k = min(k, distinct)
+    if k < 2:
+        return None
+    reg = REG_COVAR
+    for _ in range(REG_RETRIES + 1):
+        gm = mixture(k, covariance_type="diag", max_iter=iters, reg_covar=reg, random_state=seed,
+                     init_params="k-means++")
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", convergence)
+                gm.fit(x)
+            return gm
+        except ValueError:  # "ill-defined empirical covariance": raise the floor and retry
+            reg *= 10
+    return None
+
+
 @dataclass
 class EdgeClusters:
     parent_labels: np.ndarray  # int64 per parent row, 0..n_labels-1
@@ -50,11 +85,8 @@ def cluster_edge(child: np.ndarray, parent: np.ndarray, parent_pos: np.ndarray, 
     h = np.concatenate([child, lam * parent[parent_pos]], axis=1) if len(child) else np.zeros((0, 0))
     has = sizes > 0
     k = max(1, min(k, int(has.sum())))
-    if h.shape[1] == 0 or k == 1 or len(h) == 0:
-        comp = np.zeros(len(parent_pos), np.int64)
-        order = np.zeros(1, np.int64)
-        k = 1
-    else:
+    gm = None
+    if h.shape[1] > 0 and k > 1 and len(h) > 0:
         rng = np.random.default_rng(seed)
         fit_rows = h if len(h) <= max_rows else h[rng.choice(len(h), max_rows, replace=False)]
         # imported here: the codecs of this module are read by sampling, which needs neither library
@@ -62,12 +94,14 @@ def cluster_edge(child: np.ndarray, parent: np.ndarray, parent_pos: np.ndarray, 
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.mixture import GaussianMixture
 
-        gm = GaussianMixture(k, covariance_type="diag", max_iter=iters, reg_covar=1e-4, random_state=seed,
-                             init_params="k-means++")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            gm.fit(fit_rows)
-        comp = gm.predict(h).astype(np.int64)
+        gm = _fit_mixture(fit_rows, k, iters, seed, GaussianMixture, ConvergenceWarning)
+    if gm is None:  # collapsed sample (fewer than two distinct rows): one cluster
+        comp = np.zeros(len(parent_pos), np.int64)
+        order = np.zeros(1, np.int64)
+        k = 1
+    else:
+        k = gm.n_components
+        comp = gm.predict(_centered(h, fit_rows)).astype(np.int64)
         # components with (nearly) the same mean split one mode at random (e.g. identical categorical rows):
         # merge them, so that a label stands for a distinct kind of family, not a coin flip
         means = gm.means_
