@@ -19,8 +19,13 @@ Every modeled column becomes 0, 1 or 2 dims, in column order:
 
 Rules and output dtypes (inverse_transform):
   * Numbers/temporals with <= ORDINAL_MAX distinct values are categorical, codes ordered by value (ordinal);
-    text and enum codes are ordered by frequency. rare_k and max_categories apply to text and enum only:
-    their rare / overflow labels become RARE. bool is always categorical.
+    text and enum codes are ordered by frequency. bool is always categorical.
+  * rare_k (k): no value seen fewer than k times is stored. Text and enum labels seen fewer than k times
+    (and those beyond max_categories) become RARE, an "other" bucket the pipeline fills; a number / temporal
+    category seen fewer than k times joins its nearest frequent category (a column with none is quantile
+    coded). A quantile grid point is the mean of a run of >= k consecutive sorted values (k_grid), so the
+    real minimum and maximum are not stored and a column of fewer than 2k values keeps one mean (fewer than
+    k: nothing, decoded as NULL).
   * Discrete quantities (int; decimal with a scale; date; timestamp/time at the resolution seen in the data;
     float whose values all have at most 6 decimals, e.g. prices, seen at that many decimals) are handled as
     integer ticks, dequantised with U(-0.4, 0.4) before the quantile map and rounded back: generated values
@@ -40,8 +45,9 @@ Rules and output dtypes (inverse_transform):
     timestamps over about ten days); wider columns (bytes up to 1e9, seconds over years) come back within
     about 1e-6 of their range, still at their resolution. Sub-microsecond timestamps are truncated to
     microseconds; ints beyond 2**53 lose low bits; float +-inf are treated as unusable and filled.
-  * The state holds aggregates only: quantiles (1000 at most, min and max included), category labels and
-    frequencies (at most max_categories labels), never a row.
+  * The state holds aggregates only: quantile grids (N_QUANTILES points at most, each a mean of >= rare_k
+    values), category labels and values seen >= rare_k times with their frequencies (at most max_categories
+    labels), never a row.
 """
 
 from __future__ import annotations
@@ -208,8 +214,35 @@ def _from_ticks(
 # -- codecs -------------------------------------------------------------------------------------------------
 
 
-def _references(n: int) -> np.ndarray:
-    return ndtri(np.clip(np.linspace(0.0, 1.0, n), _BOUND, 1.0 - _BOUND))
+def _references(n: int, levels: np.ndarray | None = None) -> np.ndarray:
+    """The N(0, 1) points of a quantile grid: of its levels, or of n evenly spaced ones (files before levels)."""
+    lv = np.linspace(0.0, 1.0, n) if levels is None else levels
+    return ndtri(np.clip(lv, _BOUND, 1.0 - _BOUND))
+
+
+def k_grid(v: np.ndarray, k: int, max_points: int) -> tuple[np.ndarray, np.ndarray]:
+    """A quantile grid of the values `v` in which every point is an aggregate of at least k of them.
+
+    The sorted values are cut into m = min(len(v) // k, max_points) runs of consecutive values (each at
+    least k long); a point is the mean of a run, at the level (rank share) of the run's middle. No point is
+    one value unless the k or more values of its run share it; the real minimum and maximum are not stored.
+    k <= 1 protects nothing and keeps the exact quantiles at min(len(v), max_points) evenly spaced levels
+    (minimum and maximum included: a column round-trips exactly). Returns (levels, points), both empty when
+    there are fewer than k values."""
+    v = np.sort(np.asarray(v, dtype="float64"))
+    n = len(v)
+    if k <= 1:
+        levels = np.linspace(0.0, 1.0, min(n, max_points))
+        return levels, np.quantile(v, levels) if n else np.zeros(0)
+    m = min(n // max(k, 1), max_points)
+    if m == 0:
+        return np.zeros(0), np.zeros(0)
+    starts = np.rint(np.linspace(0, n, m + 1)).astype(np.int64)
+    sizes = np.diff(starts)
+    base = v[0]  # sums of offsets: large ticks (microseconds since 1970) keep their precision
+    points = base + np.add.reduceat(v - base, starts[:-1]) / sizes
+    levels = (starts[:-1] + (sizes - 1) / 2) / max(n - 1, 1)
+    return levels, points
 
 
 @dataclasses.dataclass
@@ -225,7 +258,8 @@ class _ColumnCodec:
     scale: int | None = None  # decimals per tick of decimals (Column.scale) and floats (seen in the data)
     labels: list[Any] | None = None  # categories of text / enum columns, by code
     constant: Any = None  # the value of a constant column (a tick, or a label), None for all-NULL
-    quantiles: np.ndarray | None = None
+    quantiles: np.ndarray | None = None  # quantile grid points (k_grid: each the mean of >= rare_k values)
+    levels: np.ndarray | None = None  # their levels (rank shares); None in files that predate them
     probs: np.ndarray | None = None  # category frequencies, by code
     values: np.ndarray | None = None  # tick of each category of a numeric / temporal categorical
 
@@ -281,18 +315,34 @@ class _ColumnCodec:
             t = c._ticks(s)
         v = t[~null & np.isfinite(t)]
         values, counts = np.unique(v, return_counts=True)
-        if len(values) <= 1:
+        k = max(int(rare_k), 1)
+        frequent = counts >= k
+        if len(values) <= 1 and frequent.all():
             c.codec = "constant" if not c.has_null else "null"
             c.constant = float(values[0]) if len(values) else None
             return c
-        if len(values) <= ORDINAL_MAX or col.kind == "bool":
-            c.codec, c.values, c.probs = "categorical", values, counts / counts.sum()
+        if (len(values) <= ORDINAL_MAX or col.kind == "bool") and frequent.any():
+            # a value seen fewer than k times joins its nearest frequent value: only those are stored
+            kept = values[frequent]
+            if len(kept) == 1:
+                c.codec = "constant" if not c.has_null else "null"
+                c.constant = float(kept[0])
+                return c
+            at = np.clip(np.searchsorted(kept, values), 1, len(kept) - 1)
+            to = np.where(np.abs(values - kept[at - 1]) <= np.abs(kept[at] - values), at - 1, at)
+            merged = np.bincount(to, weights=counts, minlength=len(kept))
+            c.codec, c.values, c.probs = "categorical", kept, merged / merged.sum()
             return c
-        c.codec = "quantile"
         c.discrete = col.kind not in ("float", "decimal") or c.scale is not None
         if c.discrete:
             v = v + rng.uniform(-_JITTER, _JITTER, len(v))
-        c.quantiles = np.quantile(v, np.linspace(0.0, 1.0, min(N_QUANTILES, len(v))))
+        levels, points = k_grid(v, k, N_QUANTILES)
+        if len(points) <= 1:  # fewer than 2k values: one aggregate (their mean), or none below k
+            c.codec = "constant" if not c.has_null or not len(points) else "null"
+            c.has_null = c.has_null and bool(len(points))
+            c.constant = float(points[0]) if len(points) else None
+            return c
+        c.codec, c.levels, c.quantiles = "quantile", levels, points
         return c
 
     # -- encode / decode ---------------------------------------------------------------------------------
@@ -324,7 +374,7 @@ class _ColumnCodec:
         t = self._fill_null(t, null | ~np.isfinite(t), rng)  # unparseable values and +-inf: filled too
         if self.discrete:
             t = t + rng.uniform(-_JITTER, _JITTER, n)
-        q, r = self.quantiles, _references(len(self.quantiles))
+        q, r = self.quantiles, _references(len(self.quantiles), self.levels)
         if np.all(np.diff(q) > 0):
             out[:, 0] = np.interp(t, q, r)
         else:  # mean of the forward and backward interpolation: a tie maps to the middle of its flat run
@@ -359,7 +409,7 @@ class _ColumnCodec:
             if self.is_label:
                 return self._labels_out(np.asarray(self.labels, dtype=object)[codes], null)
             return self._series(self.values[codes], null)
-        v = np.interp(z, _references(len(self.quantiles)), self.quantiles)
+        v = np.interp(z, _references(len(self.quantiles), self.levels), self.quantiles)
         if self.discrete:
             v = np.rint(v)
         return self._series(v, null)
@@ -389,7 +439,7 @@ class _ColumnCodec:
         }
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {k: getattr(self, k) for k in ("quantiles", "probs", "values") if getattr(self, k) is not None}
+        return {k: getattr(self, k) for k in ("quantiles", "levels", "probs", "values") if getattr(self, k) is not None}
 
     @classmethod
     def from_state(cls, meta: dict, arrays: dict[str, np.ndarray]) -> _ColumnCodec:

@@ -216,7 +216,9 @@ def train(source: Source, opts: Options, progress: Progress = _noop, timer: Time
     keep = kept_tables(plans)
     for t in keep:
         modeled[t] = []
-    syn = Synthesizer(source.schema, preset=opts.preset, method=opts.method, **opts.overrides)
+    # rare_k reaches the encoder: no value seen fewer times is stored in the model
+    syn = Synthesizer(source.schema, preset=opts.preset, method=opts.method,
+                      **{**opts.overrides, "rare_k": opts.rare_k})
     fallback = [f"{p.table}.{p.column}" for p in plans if p.reason.startswith("no codec")]
     if fallback:
         source.notes.append(f"no codec for the type of {', '.join(fallback)}: generated as plausible values")
@@ -226,7 +228,7 @@ def train(source: Source, opts: Options, progress: Progress = _noop, timer: Time
     salt = stable_salt("rows", *source.schema.tables)
     state = PipelineState(
         plans=plans,
-        column_stats=privacy.column_stats(source.schema, plans, source.frames),
+        column_stats=privacy.column_stats(source.schema, plans, source.frames, opts.rare_k),
         key_stats=keys.key_shape_stats(source.schema, source.frames),
         rare_k=opts.rare_k,
         salt=salt,

@@ -258,8 +258,8 @@ def _jsonable(v: Any) -> Any:
         return str(v)
 
 
-def _text_stat(v: pd.Series, shapes: bool) -> dict[str, Any]:
-    """Lengths, word counts, capitalisation and (for coded values) the common value shapes."""
+def _text_stat(v: pd.Series, shapes: bool, k: int = MIN_STORED) -> dict[str, Any]:
+    """Lengths, word counts, capitalisation and (for coded values) the value shapes seen >= k times."""
     lengths = v.str.len()
     words = v.str.count(r"\s+") + 1
     st: dict[str, Any] = {
@@ -268,21 +268,37 @@ def _text_stat(v: pd.Series, shapes: bool) -> dict[str, Any]:
         "title_rate": float((v.str.slice(0, 1).str.isupper()).mean()),
         "period_rate": float(v.str.endswith(".").mean())}
     if shapes:
-        top = shape_of(v).value_counts(normalize=True).head(10)
-        st["shapes"] = {k: float(p) for k, p in top.items()}
+        counts = shape_of(v).value_counts()
+        # a shape seen fewer than k times is stored no more than a value would be ("A" is both)
+        top = (counts[counts >= k] / len(v)).head(10)
+        st["shapes"] = {k_: float(p) for k_, p in top.items()}
         # coded values (few shapes: "9999", "AA") can be replaced by random values of their shape
-        st["coded"] = bool(top.head(3).sum() >= 0.8 and not any("a" in k for k in top.index[:3]))
+        st["coded"] = bool(len(top) and top.head(3).sum() >= 0.8 and not any("a" in k for k in top.index[:3]))
     return st
 
 
-def _column_stat(col: Column, plan: ColumnPlan, s: pd.Series) -> dict[str, Any]:
+def _ends(x: pd.Series, k: int) -> tuple[Any, Any] | None:
+    """The range a modeled column is clipped to: the mean of its k smallest and of its k largest values
+    (its real minimum and maximum when k <= 1), in its own type; None with fewer than k values."""
+    if len(x) < k or not len(x):
+        return None
+    if k <= 1:
+        return x.min(), x.max()
+    srt = x.sort_values()
+    lo, hi = srt.iloc[:k], srt.iloc[-k:]
+    if pd.api.types.is_datetime64_any_dtype(x.dtype):
+        return lo.min() + (lo - lo.min()).mean(), hi.min() + (hi - hi.min()).mean()
+    return float(lo.mean()), float(hi.mean())
+
+
+def _column_stat(col: Column, plan: ColumnPlan, s: pd.Series, k: int = MIN_STORED) -> dict[str, Any]:
     n = len(s)
     st: dict[str, Any] = {"n": n, "null_rate": float(s.isna().mean()) if n else 0.0}
     nn = s.dropna()
     if plan.action == "constant":
-        st["constant"] = _jsonable(nn.iloc[0]) if len(nn) else None
+        st["constant"] = _jsonable(nn.iloc[0]) if len(nn) >= k else None
     elif plan.action == "generate" and col.kind not in ("bytes", "json", "array", "interval") and len(nn):
-        st.update(_text_stat(nn.astype("string"), plan.generator in SHAPE_GENERATORS))
+        st.update(_text_stat(nn.astype("string"), plan.generator in SHAPE_GENERATORS, k))
     elif plan.action == "generate" and len(nn):
         if col.kind == "bytes":
             lengths = nn.map(len)
@@ -300,32 +316,36 @@ def _column_stat(col: Column, plan: ColumnPlan, s: pd.Series) -> dict[str, Any]:
             lengths = nn.map(len)
             st.update(len_min=int(lengths.min()), len_max=int(lengths.max()))
     elif plan.action in ("model", "keep") and len(nn):
+        # a kept table ships its rows: its real range is no secret; a modeled column's range is aggregated
+        ends_k = 1 if plan.action == "keep" else k
         if col.kind in NUMBER_KINDS:
-            x = pd.to_numeric(nn, errors="coerce").dropna()
-            if len(x):
-                st.update(min=_jsonable(x.min()), max=_jsonable(x.max()))
+            ends = _ends(pd.to_numeric(nn, errors="coerce").dropna(), ends_k)
+            if ends:
+                st.update(min=_jsonable(ends[0]), max=_jsonable(ends[1]))
         elif col.kind in DATETIME_KINDS:
-            x = pd.to_datetime(nn, errors="coerce", utc=col.kind == "timestamptz").dropna()
-            if len(x):
-                st.update(min=x.min().isoformat(), max=x.max().isoformat())
+            ends = _ends(pd.to_datetime(nn, errors="coerce", utc=col.kind == "timestamptz").dropna(), ends_k)
+            if ends:
+                st.update(min=ends[0].isoformat(), max=ends[1].isoformat())
         elif col.kind in ("text", "enum"):
             counts = nn.astype("string").value_counts()
-            counts = counts[counts >= MIN_STORED].head(1000)
-            st["frequent"] = {str(k): int(v) for k, v in counts.items()}
-            st.update(_text_stat(nn.astype("string"), True))
+            counts = counts[counts >= k].head(1000)
+            st["frequent"] = {str(v): int(c) for v, c in counts.items()}
+            st.update(_text_stat(nn.astype("string"), True, k))
     return st
 
 
-def column_stats(schema: Schema, plans: list[ColumnPlan], tables: Mapping[str, pd.DataFrame]) -> dict:
+def column_stats(schema: Schema, plans: list[ColumnPlan], tables: Mapping[str, pd.DataFrame],
+                 rare_k: int = MIN_STORED) -> dict:
     """Per table and column: null rate, and what the generators and range checks need. JSON-able; personal
-    and rare values are never stored (only value shapes, lengths, ranges, and values seen >= MIN_STORED times)."""
+    and rare values are never stored (only value shapes and values seen >= rare_k times, lengths, and the
+    ranges of modeled columns as means of their rare_k smallest and largest values)."""
     out: dict[str, dict[str, Any]] = {}
     for p in plans:
         frame = tables.get(p.table)
         if frame is None or p.column not in frame or p.action in ("key", "exclude"):
             continue
         col = schema.tables[p.table].column(p.column)
-        out.setdefault(p.table, {})[p.column] = _column_stat(col, p, frame[p.column])
+        out.setdefault(p.table, {})[p.column] = _column_stat(col, p, frame[p.column], rare_k)
     for table, groups in _name_groups(plans).items():
         frame = tables.get(table)
         if frame is None or not len(frame):

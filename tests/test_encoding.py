@@ -328,8 +328,57 @@ def test_rare_categories_merge(movielens):
     assert rare.any() and (back["country"][rare] == RARE).all()
     assert (back["country"][~rare] == df["country"][~rare]).all()
     assert codec_plan(enc)["country"]["categories"] == len(kept) + 1
-    # numbers are never merged: their dtype must stay numeric
-    assert (back["year"] == df["year"]).all()
+    # numbers are not RARE: a number merged or aggregated by rare_k keeps its dtype
+    assert pd.api.types.is_integer_dtype(back["year"]) and back["year"].notna().all()
+
+
+def test_k_grid_stores_means_of_k_values(movielens):
+    """With rare_k = k a quantile grid holds at most n / k points, each the mean of >= k real values (so no
+    raw minimum or maximum), and decoding still gives the column's marginal."""
+    col, df = next((c, df) for columns, df in movielens.values()
+                   for c, codec in zip(columns, TableEncoder(columns).fit(df).codecs, strict=True)
+                   if codec.codec == "quantile" and c.kind == "int")
+    real = df[col.name].dropna().astype("float64").to_numpy()
+    for k in (5, 50):
+        codec = TableEncoder([col], rare_k=k, seed=1).fit(df[[col.name]]).codecs[0]
+        q = codec.quantiles
+        assert codec.codec == "quantile" and 2 <= len(q) <= len(real) // k
+        assert np.all(np.diff(codec.levels) > 0) and 0 < codec.levels[0] < codec.levels[-1] < 1
+        low, high = np.sort(real)[:k].mean(), np.sort(real)[-k:].mean()
+        assert q[0] >= low - 0.4 and q[-1] <= high + 0.4  # within the jitter of discrete ticks
+        if (real == real.min()).sum() < k:
+            assert np.rint(q[0]) != real.min() or np.sort(real)[:k].mean() - real.min() < 0.5
+    enc = TableEncoder([col], rare_k=5, seed=1).fit(df[[col.name]])
+    draw = enc.inverse_transform(np.random.default_rng(0).standard_normal((20_000, enc.dim)))[col.name]
+    levels = np.linspace(0.05, 0.95, 19)
+    spread = np.quantile(real, 0.95) - np.quantile(real, 0.05)
+    assert np.abs(np.quantile(draw.astype(float), levels) - np.quantile(real, levels)).max() <= 0.02 * spread
+
+
+def test_rare_numbers_are_not_stored():
+    """A number seen fewer than k times is in no array or field of the state: an ordinal category joins its
+    nearest frequent one; a column of fewer than 2k values keeps one mean, of fewer than k nothing."""
+    n = 21
+    ordinal = np.r_[np.repeat([10, 20, 30], 6), [11, 29, 99]]  # 11, 29, 99 seen once
+    few = [1_000_003.0, 2_000_011.0, 5_000_017.0, 7_000_027.0, 9_000_041.0, 11_000_053.0]  # 6 values < 2k
+    tiny = [123_457.0, 654_323.0]  # 2 values < k
+    cols = [Column("ordinal", "bigint", "int"), Column("few", "double precision", "float", nullable=True),
+            Column("tiny", "double precision", "float", nullable=True)]
+    df = pd.DataFrame({"ordinal": ordinal.astype("int64"), "few": np.r_[few, np.full(n - 6, np.nan)],
+                       "tiny": np.r_[tiny, np.full(n - 2, np.nan)]})
+    enc = TableEncoder(cols, rare_k=5).fit(df)
+    meta, arrays = enc.state()
+    stored = np.concatenate([a.ravel() for a in arrays.values()] + [np.array(
+        [c["constant"] for c in meta["codecs"] if isinstance(c["constant"], float)])])
+    for rare in (11, 29, 99, *few, *tiny):
+        assert not np.isclose(stored, rare).any(), rare
+    by = {c.column.name: c for c in enc.codecs}
+    assert by["ordinal"].codec == "categorical" and list(by["ordinal"].values) == [10, 20, 30]
+    assert by["ordinal"].probs[0] == pytest.approx(7 / 21) and by["ordinal"].probs[2] == pytest.approx(8 / 21)
+    assert by["few"].codec == "null" and by["few"].constant == pytest.approx(np.mean(few))
+    assert by["tiny"].codec == "constant" and by["tiny"].constant is None
+    back = enc.inverse_transform(enc.transform(df))
+    assert set(back["ordinal"]) <= {10, 20, 30} and back["tiny"].isna().all()
 
 
 def test_max_categories_keeps_the_most_frequent(movielens):

@@ -99,7 +99,7 @@ class Fitter:
         tm = TableModel(key, cols, len(df))
         if cols and len(df):
             tm.encoder = TableEncoder([table.column(c) for c in cols], max_categories=self.s.max_categories,
-                                      seed=ti).fit(df[cols])
+                                      rare_k=self.s.rare_k, seed=ti).fit(df[cols])
             self.w.enc[key] = tm.encoder.transform(df[cols])
             tm.enc_dim = tm.encoder.dim
         else:
@@ -196,7 +196,7 @@ class Fitter:
         headed = [self.edges[ei].label_dim for ei in tm.label_edges if has_head(s, self.tables, self.edges[ei])]
         tm.space = DiffusionSpace.build(aug.shape[1], self.w.bounds[key], s.onehot_max, headed)
         x = tm.space.to_space(aug)
-        tm.space.fit_marginals(x)
+        tm.space.fit_marginals(x, self.s.rare_k)
         xt = torch.from_numpy(x).to(self.device)
         if s.conditional and self.method == "clava":
             tm.cond_edges = [ei for ei in parent_edges(self.edges, key) if self.edges[ei].codec is not None]

@@ -58,6 +58,9 @@ class Settings:
     classifier_batch_size: int = 1024
     # encoding
     max_categories: int = 1000
+    # no value seen fewer than rare_k times is stored in the model (encoding.k_grid, space.fit_marginals);
+    # 1 stores exact quantiles, the library's default; `clavadb train` passes its --rare-k
+    rare_k: int = 1
     # runtime
     sample_batch: int = 8192  # rows per denoising batch; activations stay in cache: 1.4x the rows/s of 32,768
     # torch CPU threads; None: half the cores (1 on 2 cores) for training, all cores (at most 8) for sampling.

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from clavadb.encoding import k_grid
+
 ONEHOT_MAX = 16  # categories; beyond this a categorical dim stays one label-coded dim
 GRID_LEVELS = 513  # quantile levels kept per plain dim for calibration
 _LEVELS = np.linspace(0.0, 1.0, GRID_LEVELS)
@@ -62,11 +64,21 @@ class DiffusionSpace:
             parts.append(oh)
         return np.concatenate(parts, axis=1).astype(np.float32)
 
-    def fit_marginals(self, y: np.ndarray) -> DiffusionSpace:
-        """Keep the marginals of training rows y (already in this space) for calibrate()."""
+    def fit_marginals(self, y: np.ndarray, rare_k: int = 1) -> DiffusionSpace:
+        """Keep the marginals of training rows y (already in this space) for calibrate(). With rare_k = k > 1
+        each plain dim's grid is read off means of >= k consecutive sorted values (encoding.k_grid), so it
+        holds no single row's value; with fewer than k rows there is no grid (no calibration)."""
         n_plain = len(self._plain)
-        self.grid = (np.quantile(y[:, :n_plain], _LEVELS, axis=0).astype(np.float32) if len(y)
-                     else np.zeros((GRID_LEVELS, n_plain), np.float32))
+        if rare_k > 1 and len(y) >= rare_k:
+            cols = [k_grid(y[:, j], rare_k, GRID_LEVELS) for j in range(n_plain)]
+            self.grid = np.zeros((GRID_LEVELS, n_plain), np.float32)
+            for j, (lv, pts) in enumerate(cols):
+                self.grid[:, j] = np.interp(_LEVELS, lv, pts) if len(pts) > 1 else pts[0]
+        elif rare_k > 1:
+            self.grid = None
+        else:
+            self.grid = (np.quantile(y[:, :n_plain], _LEVELS, axis=0).astype(np.float32) if len(y)
+                         else np.zeros((GRID_LEVELS, n_plain), np.float32))
         self.shares, at = [], n_plain
         for _, b in self.blocks:
             m = len(b) + 1
