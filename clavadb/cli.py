@@ -435,7 +435,8 @@ def _sample_and_write(console: Console, syn, dst: str, scale: float, seed: int, 
         console.expect("sample", {k: round(tm.n_rows * scale) for k, tm in getattr(syn, "tables", {}).items()
                                   if hasattr(tm, "n_rows")})
         console.begin("sample")
-        synth = pipeline.generate(syn, scale, seed, check_eval=check_eval, timer=timer, executor=executor)
+        synth = pipeline.generate(syn, scale, seed, check_eval=check_eval, timer=timer, executor=executor,
+                                  progress=console.progress)
         n = len(synth.schema.tables)
         arrow = pipeline.to_arrow(synth.frames)
         console.expect("write", {k: t.num_rows for k, t in arrow.items()})

@@ -269,14 +269,16 @@ class Synthetic:
 
 
 def generate(syn, scale: float, seed: int, check_eval: Callable[[Table, pa.Table], dict] | None = None,
-             timer: Timer | None = None, executor: Executor | None = None) -> Synthetic:
+             timer: Timer | None = None, executor: Executor | None = None,
+             progress: Progress = _noop) -> Synthetic:
     if not 0.01 <= scale <= 10:
         raise ConfigError(f"--scale {scale} is out of range", "use a value from 0.01 to 10")
     timer = timer or Timer()
     schema: Schema = syn.schema
     state = PipelineState.of(syn)
     plans = state.plans
-    frames = timer.run("sample", lambda: syn.sample(scale=scale, seed=seed, executor=executor))
+    frames = timer.run("sample", lambda: syn.sample(scale=scale, seed=seed, executor=executor,
+                                                           progress=progress))
     frames = _restore_kept(schema, frames, state.kept)
     frames = timer.run("keys", lambda: keys.assign_keys(schema, frames, state.key_stats, seed))
     frames = timer.run("generate", lambda: privacy.fill_generated(

@@ -51,3 +51,21 @@ def test_stages_summary_and_next_command(tmp_path):
     assert r.exit_code == 0, r.output
     assert f"note: HTML report written to {html.resolve()}" in r.output
     assert html.is_file()
+
+
+def test_sample_stage_reports_each_table(tmp_path):
+    """The sample stage, the longest after fit, reports each table as it is drawn, with rows towards the ETA."""
+    import json
+
+    src = tmp_path / "chinook.duckdb"
+    write_example("chinook", str(src))
+    dst = tmp_path / "copy.duckdb"
+    r = CliRunner().invoke(main, ["clone", str(src), str(dst), "--tables", "album", "--preset", "test", "--json"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    events = [json.loads(ln) for ln in r.output.splitlines() if ln.startswith("{")]
+    sample = [e for e in events if e.get("event") == "progress" and e["stage"] == "sample"]
+    done = {e["table"] for e in sample if e["fraction"] == 1.0}
+    assert done == {"artist", "album"}, sample
+    last = sample[-1]
+    assert last["rows"] == last["rows_total"] > 0, last

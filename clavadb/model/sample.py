@@ -11,7 +11,7 @@ each table's decoded columns plus, per FK, the parent's row position (`fk_column
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -34,13 +34,16 @@ class Sampler:
 
     def __init__(self, schema: Schema, settings: Settings, method: str, device: str,
                  tables: Mapping[str, TableModel], edges: list[EdgeModel], seed: int,
-                 executor: Executor | None = None, backend: str | None = None):
+                 executor: Executor | None = None, backend: str | None = None,
+                 progress: Callable[[str, str, float], None] | None = None):
         """device: "cpu" or a torch device name. backend: "numpy" (default on the CPU: no torch needed) or
-        "torch" (default elsewhere). executor: where the NumPy batches run (default: this thread)."""
+        "torch" (default elsewhere). executor: where the NumPy batches run (default: this thread).
+        progress: called as ("sample", table, fraction) when a table starts (0.0) and when it is drawn (1.0)."""
         self.schema, self.s, self.method, self.device = schema, settings, method, device
         self.tables, self.edges, self.seed = tables, edges, int(seed)
         self.backend = backend or ("numpy" if device == "cpu" else "torch")
         self.executor = executor or LocalExecutor()
+        self.progress = progress or (lambda stage, table, fraction: None)
         self.graph = FKGraph(schema)
         self.ab = infer.alphas_cumprod(settings.timesteps, settings.schedule)
         self.stats: dict[str, object] = {}
@@ -56,8 +59,10 @@ class Sampler:
         per_table: dict[str, dict[str, float]] = {}  # seconds per table: draw (versions, matching), decode
         for key in self.graph.top_down():
             t1 = time.perf_counter()
+            self.progress("sample", key, 0.0)
             rows[key] = self._table_rows(key, order.index(key), rows, fks[key], scale)
             per_table[key] = {"draw": time.perf_counter() - t1}
+            self.progress("sample", key, 1.0)
         self._assign_deferred(rows, fks)
         out = {}
         for key in order:

@@ -131,8 +131,8 @@ class Synthesizer:
         self.fitted = True
         return self
 
-    def sample(self, scale: float = 1.0, seed: int = 0, executor: Executor | None = None
-               ) -> dict[str, pd.DataFrame]:
+    def sample(self, scale: float = 1.0, seed: int = 0, executor: Executor | None = None,
+               progress: Progress | None = None) -> dict[str, pd.DataFrame]:
         """Draw a synthetic database.
 
         Parameters
@@ -144,6 +144,8 @@ class Synthesizer:
         executor : Executor, optional
             Where the sampling batches run (clavadb.executor: threads here, or a Ray cluster); default: the
             threads of the `threads` setting.
+        progress : callable, optional
+            Called as ``progress("sample", table, fraction)`` as each table starts (0.0) and is drawn (1.0).
 
         Returns
         -------
@@ -157,7 +159,7 @@ class Synthesizer:
             raise ConfigError(f"scale {scale} is out of range", "use a scale between 0.01 and 10")
         executor = executor or LocalExecutor(sampling_threads(self.settings.threads))
         sampler = Sampler(self.schema, self.settings, self.method, self.device, self.tables, self.edges, seed,
-                          executor)
+                          executor, progress=progress)
         if sampler.backend == "torch":
             import torch
 
