@@ -3,9 +3,10 @@
 `check_model(meta, tensors)` holds the decoded file to its shape: strict JSON (no NaN or Infinity), every
 schema field of its declared type, every SQL fragment of its one accepted shape (clavadb.sqlcheck),
 counts non-negative integers, probabilities in [0, 1], every weight finite. A failure is one
-ModelRejected ("model file rejected: ..."). `load_model(path)` reads a file that way and returns the
-Synthesizer. With CLAVADB_MODEL_KEY set, `train` signs the file (HMAC-SHA256 of its bytes, in MODEL.sig)
-and `sample` refuses a file whose signature is missing or does not match.
+ModelRejected ("model file rejected: ..."). Every read of a model file runs it (`artifact.read_raw`).
+`load_model(path)` also checks the signature: with CLAVADB_MODEL_KEY set, `train` signs the file
+(HMAC-SHA256 of its bytes, in MODEL.sig) and `sample` refuses a file whose signature is missing or does not
+match.
 """
 
 from __future__ import annotations
@@ -338,32 +339,12 @@ def verify(path: str | os.PathLike, key: str | None = None) -> bool:
 
 # -- load ------------------------------------------------------------------------------------------
 
-def read_blob(path: str | os.PathLike) -> tuple[dict, dict]:
-    """The decoded file (metadata and arrays), checked; a safetensors file holds data only (no pickle)."""
-    from safetensors import SafetensorError, safe_open
-
-    from clavadb.model.artifact import META_KEY
-
-    verify(path)
-    try:
-        with safe_open(str(path), framework="numpy") as f:
-            text = (f.metadata() or {}).get(META_KEY)
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is no mapping
-    except (OSError, ValueError, SafetensorError) as e:
-        raise ModelRejected(f"{path} is not a clavadb model file ({type(e).__name__})",
-                            "make one with: clavadb train SRC -o MODEL") from None
-    if not isinstance(text, str):
-        raise ModelRejected(f"{path} is not a clavadb model file (no metadata)")
-    meta = strict_json(text)
-    check_model(meta, tensors)
-    return meta, tensors
-
-
 def load_model(path: str | os.PathLike):
-    """Read and check a model file, then build the Synthesizer from it."""
+    """A model file's Synthesizer: its signature verified (when CLAVADB_MODEL_KEY is set), the file checked
+    (`artifact.read_raw` runs `check_model` for every reader) and built; any failure is a ModelRejected."""
     from clavadb.model import Synthesizer
 
-    read_blob(path)
+    verify(path)
     try:
         return Synthesizer.load(path)
     except ModelRejected:

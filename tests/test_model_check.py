@@ -123,6 +123,19 @@ def test_crafted_model_rejected_and_destination_untouched(model, tmp_path, new_p
         assert con.execute("SELECT count(*) FROM keepme").fetchone()[0] == 2
 
 
+def test_every_reader_checks_the_file(model, tmp_path, pg_dataset):
+    """Not only `sample`: the library's Synthesizer.load and `clavadb report --model` refuse a crafted file."""
+    from clavadb.errors import ModelRejected
+    from clavadb.model import Synthesizer
+
+    bad = crafted(model, tmp_path / "bad.clava", set_index)
+    with pytest.raises(ModelRejected, match="index"):
+        Synthesizer.load(bad)
+    src = pg_dataset("chinook")
+    code, out = cli("report", src, src, "--model", bad)
+    assert code == 11 and "model file rejected" in out, out
+
+
 def test_not_a_model_file_rejected(tmp_path):
     junk = tmp_path / "junk.clava"
     junk.write_bytes(b"PK\x03\x04 not really a zip")

@@ -21,7 +21,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.numpy import save_file
 
 from clavadb.encoding import TableEncoder
-from clavadb.errors import ClavaError
+from clavadb.errors import ModelRejected
 from clavadb.model.clustering import LabelCodec
 from clavadb.model.groups import SizeDist
 from clavadb.model.net import Net
@@ -169,7 +169,7 @@ def _net_meta(net: Net | None, prefix: str, tensors: dict[str, np.ndarray]) -> d
 # -- read ----------------------------------------------------------------------------------------------
 
 def load(path: str | os.PathLike) -> Artifact:
-    """Read a model file written by `save`; a file of another format or version is a ClavaError."""
+    """Read a model file written by `save`; a file of another format or version, or not of the checked shape, is a ModelRejected."""
     meta, tensors = read_raw(path)
     edges = [_edge(em, tensors) for em in meta["edges"]]
     tables = {key: _table(ti, key, m, tensors) for ti, (key, m) in enumerate(meta["tables"].items())}
@@ -179,23 +179,29 @@ def load(path: str | os.PathLike) -> Artifact:
 
 
 def read_raw(path: str | os.PathLike) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """The JSON metadata and the named arrays of a model file, checked for format and version only."""
+    """The JSON metadata and the named arrays of a model file: of this format and version, and of the shape
+    `model_check.check_model` accepts (data only, every SQL fragment of its one shape), else a ModelRejected.
+    Every reader goes through here, so no unchecked file reaches the model or a database."""
+    from clavadb.model_check import check_model, strict_json
+
     retrain = "train a new model with `clavadb train SRC -o MODEL`"
     try:
         with safe_open(str(path), framework="numpy") as f:
-            meta = json.loads((f.metadata() or {})[META_KEY])
+            text = (f.metadata() or {})[META_KEY]
             tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 - safe_open is no mapping
     except (OSError, KeyError, TypeError, ValueError, SafetensorError) as exc:
-        raise ClavaError(f"cannot read model file {path}: {exc}", retrain) from exc
+        raise ModelRejected(f"cannot read model file {path}: {exc}", retrain) from exc
+    meta = strict_json(text)
     fmt = meta.get("format") if isinstance(meta, dict) else None
     if isinstance(fmt, str) and fmt.startswith(FORMAT + "/"):  # version 1 named its version in the format
-        raise ClavaError(f"{path} is a model file of an older clavadb (format version {fmt.split('/')[-1]}, "
+        raise ModelRejected(f"{path} is a model file of an older clavadb (format version {fmt.split('/')[-1]}, "
                          f"this version reads {VERSION})", retrain)
     if fmt != FORMAT:
-        raise ClavaError(f"{path} is not a clavadb model file ({fmt!r})", retrain)
+        raise ModelRejected(f"{path} is not a clavadb model file ({fmt!r})", retrain)
     if meta.get("version") != VERSION:
-        raise ClavaError(f"{path} has model file format version {meta.get('version')!r}; this clavadb reads "
+        raise ModelRejected(f"{path} has model file format version {meta.get('version')!r}; this clavadb reads "
                          f"version {VERSION}", f"use the clavadb that wrote it, or {retrain}")
+    check_model(meta, tensors)
     return meta, tensors
 
 

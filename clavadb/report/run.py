@@ -55,9 +55,9 @@ def run_report(real_dsn: str, synth_dsn: str, *, schemas: list[str] | None = Non
 
 def _model_info(path: str) -> tuple[dict[str, Any], list[ColumnPlan]]:
     """Preset, method, seed and column plan of a model file."""
-    from clavadb.model import Synthesizer
+    from clavadb.model_check import load_model
 
-    syn = Synthesizer.load(path)
+    syn = load_model(path)
     info = {"preset": syn.preset, "method": syn.method, "model_seed": syn.settings.seed, "model_file": path,
             "column_plan": "from the model file"}
     return info, PipelineState.of(syn).plans
