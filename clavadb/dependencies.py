@@ -5,7 +5,10 @@ Two kinds:
   model generates the determinant, the dependent is looked up in a mapping learned from the real rows;
 - across a foreign key, a child column equals a column of its parent row (an invoice's billing country is its
   customer's country): the dependent is copied from the synthetic parent row.
-Either holds in at least MIN_CONSISTENCY of the real rows; the rows where it does not are kept as exceptions at
+A determinant whose dependent is already fixed by its parent (city -> country, where the country is the
+customer's) is the third kind, "given": it is redrawn where it contradicts the fixed value, from the real
+determinant values of that dependent value, weighted by their frequency, so the pair stays consistent.
+Each holds in at least MIN_CONSISTENCY of the real rows; the rows where it does not are kept as exceptions at
 their real rate (they keep what the model drew). The mapping holds only determinant values seen at least
 `rare_k` times together with their dependent value, so a model file gains no value the rare-value rule hides.
 """
@@ -54,18 +57,21 @@ TEMP = "__clava_dependencies"  # the workspace table holding one table's candida
 class Dependency:
     """One dependency: `table.dependent` follows `determinant` (a column of `table`, or of `parent` via `fk`)."""
 
-    kind: str  # "table" (within one table) or "fk" (equal to a column of the parent row)
+    kind: str  # "table" (within one table), "fk" (equal to a column of the parent row), "given" (see module)
     table: str
-    dependent: str
-    determinant: str
+    dependent: str  # the column the rule sets (kind "given": the determinant that is redrawn)
+    determinant: str  # the column it follows (kind "given": the dependent fixed by the parent)
     consistency: float  # share of the real rows (with support) where it holds
     fk: str | None = None  # kind "fk": the foreign key's name in `table`
     parent: str | None = None  # kind "fk": the referenced table
-    mapping: list[list[Any]] | None = None  # kind "table": [determinant values, dependent values]
+    # kind "table": [determinant values, dependent values]; kind "given": [the redrawn column's values, the
+    # fixed column's value each maps to]
+    mapping: list[list[Any]] | None = None
+    weights: list[int] | None = None  # kind "given": rows of each mapping pair (each >= rare_k)
 
     def describe(self) -> str:
         src = f"{self.parent}.{self.determinant} (via {self.fk})" if self.kind == "fk" else self.determinant
-        rule = "equal to" if self.kind == "fk" else "determined by"
+        rule = {"fk": "equal to", "given": "drawn consistent with"}.get(self.kind, "determined by")
         size = f", {len(self.mapping[0])} values" if self.mapping else ""
         return f"{self.table}.{self.dependent} {rule} {src}: holds in {100 * self.consistency:.2f}% of rows{size}"
 
@@ -94,11 +100,13 @@ def find(ws: Workspace, schema: Schema, actions: Mapping[tuple[str, str], str], 
         if key not in wanted:
             continue
         table = schema.tables[key]
+        from_parent = set()
         for d in _find_fk(ws, schema, table, actions, graph):
             if (key, d.dependent) not in taken:
                 deps.append(d)
                 taken.add((key, d.dependent))
-        deps.extend(_find_within(ws, table, actions, rare_k, taken))
+                from_parent.add(d.dependent)
+        deps.extend(_find_within(ws, table, actions, rare_k, taken, from_parent))
     return deps
 
 
@@ -107,7 +115,7 @@ def _n(x: Any) -> float:
 
 
 def _find_within(ws: Workspace, table: Table, actions: Mapping[tuple[str, str], str], rare_k: int,
-                 taken: set[tuple[str, str]]) -> list[Dependency]:
+                 taken: set[tuple[str, str]], from_parent: set[str] = frozenset()) -> list[Dependency]:
     key = table.key
     skip = table.fk_columns() | set(table.primary_key) | _unique_columns(table)
     cols = [c.name for c in table.columns if actions.get((key, c.name)) == "model" and c.kind in _MAPPABLE
@@ -117,13 +125,13 @@ def _find_within(ws: Workspace, table: Table, actions: Mapping[tuple[str, str], 
     # the candidate columns once in DuckDB's own storage: every pair query scans them
     ws.load(TEMP, ws.query(f"SELECT {', '.join(map(qident, cols))} FROM {qident(key)}"))
     try:
-        return _pairs(ws, qident(TEMP), key, cols, rare_k, taken)
+        return _pairs(ws, qident(TEMP), key, cols, rare_k, taken, from_parent)
     finally:
         ws.drop(TEMP)
 
 
-def _pairs(ws: Workspace, t: str, key: str, cols: list[str], rare_k: int, taken: set[tuple[str, str]]
-           ) -> list[Dependency]:
+def _pairs(ws: Workspace, t: str, key: str, cols: list[str], rare_k: int, taken: set[tuple[str, str]],
+           from_parent: set[str] = frozenset()) -> list[Dependency]:
     counts = ws.row("SELECT count(*), " + ", ".join(f"count(DISTINCT {qident(c)})" for c in cols) + f" FROM {t}")
     n, distinct = counts[0], dict(zip(cols, counts[1:], strict=True))
     if n < MIN_GROUP:
@@ -155,9 +163,19 @@ def _pairs(ws: Workspace, t: str, key: str, cols: list[str], rare_k: int, taken:
     # column is derived once, and a derived column determines nothing (it is already a function of another).
     # City -> country beats state -> country where most rows have no state.
     found.sort(key=lambda f: (-f[0], -f[1], f[2], f[3], f[4]))
+    # A dependent fixed by the parent row instead gets one determinant drawn consistent with it (the first in
+    # the same order): a second one, drawn given the same value independently, would not agree with the first.
     dets: set[str] = set()
+    given: set[str] = set()  # fixed columns that already have their determinant redrawn
     out = []
     for _, consistency, _, _, _, a, b in found:
+        if b in from_parent and b not in given and (key, a) not in taken and a not in dets:
+            mapping, weights = _mapping(ws, t, a, b, rare_k, with_counts=True)
+            if mapping[0]:
+                out.append(Dependency("given", key, a, b, round(consistency, 6), mapping=mapping,
+                                      weights=weights))
+                given.add(b)
+            continue
         if (key, b) in taken or (key, a) in taken or b in dets:
             continue
         mapping = _mapping(ws, t, a, b, rare_k)
@@ -169,16 +187,18 @@ def _pairs(ws: Workspace, t: str, key: str, cols: list[str], rare_k: int, taken:
     return out
 
 
-def _mapping(ws: Workspace, t: str, a: str, b: str, rare_k: int) -> list[list[Any]]:
-    """The dependent's most frequent value per determinant value, for pairs seen at least rare_k times."""
+def _mapping(ws: Workspace, t: str, a: str, b: str, rare_k: int, with_counts: bool = False):
+    """The dependent's most frequent value per determinant value, for pairs seen at least rare_k times (and
+    with `with_counts`, the rows of each pair as well)."""
     qa, qb = qident(a), qident(b)
     df = ws.query_df(f"""
-        SELECT a, b FROM (
+        SELECT a, b, c FROM (
             SELECT {qa} AS a, {qb} AS b, count(*) AS c,
                    row_number() OVER (PARTITION BY {qa} ORDER BY count(*) DESC, {qb} NULLS LAST) AS rn
             FROM {t} WHERE {qa} IS NOT NULL GROUP BY 1, 2)
         WHERE rn = 1 AND c >= {max(int(rare_k), 1)} ORDER BY a""")
-    return [[_plain(v) for v in df["a"]], [_plain(v) for v in df["b"]]]
+    mapping = [[_plain(v) for v in df["a"]], [_plain(v) for v in df["b"]]]
+    return (mapping, [int(c) for c in df["c"]]) if with_counts else mapping
 
 
 def _plain(v: Any) -> Any:
@@ -260,11 +280,16 @@ def apply(deps: list[Dependency], schema: Schema, frames: dict[str, pd.DataFrame
         if key not in by_table or key not in out:
             continue
         frame = out[key].copy()
-        # across keys first: a within-table determinant may itself be a copy of a parent's column
-        for d in sorted(by_table[key], key=lambda d: d.kind != "fk"):
+        # across keys first (a within-table determinant may itself be a copy of a parent's column), then the
+        # determinants redrawn given those copies, then the columns those determinants fix in turn
+        for d in sorted(by_table[key], key=lambda d: _ORDER[d.kind]):
             if d.dependent not in frame or len(frame) == 0:
                 continue
             rng = np.random.default_rng([seed, 0x66647073, *map(ord, f"{key}.{d.dependent}")])
+            if d.kind == "given":
+                if d.determinant in frame:
+                    frame[d.dependent] = _redraw_given(d, frame[d.dependent], frame[d.determinant], rng)
+                continue
             if d.kind == "fk":
                 values, has = _parent_values(d, schema, frame, out)
             else:
@@ -280,6 +305,32 @@ def apply(deps: list[Dependency], schema: Schema, frames: dict[str, pd.DataFrame
             frame[d.dependent] = _assign(frame[d.dependent], values, take)
         out[key] = frame
     return out
+
+
+_ORDER = {"fk": 0, "given": 1, "table": 2}
+
+
+def _redraw_given(d: Dependency, col: pd.Series, fixed: pd.Series, rng: np.random.Generator) -> pd.Series:
+    """`col` where its mapped value contradicts `fixed`, redrawn from the real values that map to `fixed`'s
+    value (weighted by their rows); a row is left as it is at the rule's real exception rate, and where its
+    value or the fixed value is outside the mapping (a rare or generated value: nothing to be consistent with)."""
+    keys, vals = d.mapping or [[], []]
+    pairs = pd.DataFrame({"key": pd.Series(keys, dtype=object), "val": pd.Series(vals, dtype=object),
+                          "w": np.asarray(d.weights or [1] * len(keys), dtype=float)})
+    mapped, known = _mapped_values(d, col)
+    fixed_obj = fixed.astype(object).to_numpy()
+    wrong = known & ~pd.isna(fixed_obj) & (mapped != fixed_obj) & (rng.random(len(col)) < d.consistency)
+    values = np.empty(len(col), dtype=object)
+    take = np.zeros(len(col), bool)
+    rows = pd.Series(np.flatnonzero(wrong)).groupby(pd.Series(fixed_obj[wrong], dtype=object))
+    candidates = {v: (g["key"].to_numpy(dtype=object), (g["w"] / g["w"].sum()).to_numpy())
+                  for v, g in pairs.groupby("val")}
+    for v, at in rows:
+        hit = candidates.get(v)
+        if hit is not None:
+            values[at.to_numpy()] = hit[0][rng.choice(len(hit[0]), size=len(at), p=hit[1])]
+            take[at.to_numpy()] = True
+    return _assign(col, values, take)
 
 
 def _parent_values(d: Dependency, schema: Schema, frame: pd.DataFrame, frames: Mapping[str, pd.DataFrame]
