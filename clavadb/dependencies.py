@@ -167,16 +167,19 @@ def _pairs(ws: Workspace, t: str, key: str, cols: list[str], rare_k: int, taken:
     # the same order): a second one, drawn given the same value independently, would not agree with the first.
     dets: set[str] = set()
     given: set[str] = set()  # fixed columns that already have their determinant redrawn
+    redrawn: set[str] = set()  # those determinants: no other rule sets them (it would undo the consistency)
     out = []
     for _, consistency, _, _, _, a, b in found:
-        if b in from_parent and b not in given and (key, a) not in taken and a not in dets:
-            mapping, weights = _mapping(ws, t, a, b, rare_k, with_counts=True)
-            if mapping[0]:
-                out.append(Dependency("given", key, a, b, round(consistency, 6), mapping=mapping,
-                                      weights=weights))
-                given.add(b)
+        if b in from_parent:
+            if b not in given and (key, a) not in taken and a not in redrawn:
+                mapping, weights = _mapping(ws, t, a, b, rare_k, with_counts=True)
+                if mapping[0]:
+                    out.append(Dependency("given", key, a, b, round(consistency, 6), mapping=mapping,
+                                          weights=weights))
+                    given.add(b)
+                    redrawn.add(a)
             continue
-        if (key, b) in taken or (key, a) in taken or b in dets:
+        if (key, b) in taken or (key, a) in taken or b in dets or b in redrawn:
             continue
         mapping = _mapping(ws, t, a, b, rare_k)
         if not mapping[0]:
