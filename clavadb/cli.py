@@ -286,14 +286,16 @@ def clone(console: Console, src, dst, schemas, tables, exclude, config_path, pre
         preflight.destination(dst, checked.schema, replace=replace, cascade=replace_cascade, src=src,
                               src_identity=checked.identity)
     timer = pipeline.Timer()
-    syn = _learn(console, src, opts, timer, dry_run, checked.schema)
+    guard: list = []
+    syn = _learn(console, src, opts, timer, dry_run, checked.schema, guard)
     if syn is not None:
         _sample_and_write(console, syn, dst, scale, seed, replace, replace_cascade, timer,
-                          src=src, src_identity=checked.identity, next_src=src)
+                          src=src, src_identity=checked.identity, next_src=src, guard=guard[0])
 
 
-def _learn(console: Console, src: str, opts, timer, dry_run: bool, schema):
-    """Read the source and fit the model; with --dry-run print the plan instead and return None."""
+def _learn(console: Console, src: str, opts, timer, dry_run: bool, schema, guard: list | None = None):
+    """Read the source and fit the model; with --dry-run print the plan instead and return None. With
+    `guard` (a list), the copy check's hold on the real rows is appended to it (pipeline.copy_guard)."""
     from clavadb import pipeline
 
     console.expect("read", {k: t.row_count for k, t in schema.tables.items()})
@@ -308,6 +310,8 @@ def _learn(console: Console, src: str, opts, timer, dry_run: bool, schema):
     console.expect("fit", {k: len(f) for k, f in source.frames.items()})
     console.begin("fit")
     syn = pipeline.train(source, opts, console.progress, timer)
+    if guard is not None:
+        guard.append(pipeline.copy_guard(syn, source.frames))
     for n in source.notes:
         console.note(n)
     return syn
@@ -376,11 +380,14 @@ def train(console: Console, src, output, schemas, tables, exclude, config_path, 
 @click.option("--executor", default="local", show_default=True,
               help="Where sampling runs: local (this machine's cores), ray (a local Ray cluster) or "
                    "ray://HOST:PORT (a running cluster); the same seed gives the same copy on any of them.")
+@click.option("--check-against", "check_against", metavar="SRC", default=None,
+              help="The source the model was trained on: read to check that no synthetic row (or generated name) "
+                   "equals a real one, redrawing those that do. Without it that check is not run.")
 @log_option
 @output_options
 @run_command
-def sample(console: Console, model, dst, seed, scale, replace, replace_cascade, dry_run, executor, as_json, quiet,
-           debug):
+def sample(console: Console, model, dst, seed, scale, replace, replace_cascade, dry_run, executor, check_against,
+           as_json, quiet, debug):
     """Write a synthetic database into DST from a MODEL file made by `clavadb train`."""
     from clavadb.executor import executor_from
     from clavadb.model_check import load_model
@@ -402,8 +409,16 @@ def sample(console: Console, model, dst, seed, scale, replace, replace_cascade, 
     fps = syn.attachment.get("source_fingerprints")
     preflight.destination(dst, syn.schema, replace=replace, cascade=replace_cascade, src_fingerprints=fps)
     runner = None if executor == "local" else executor_from(executor, 1)
+    guard = None
+    if check_against:
+        from clavadb import pipeline
+
+        dsns.parse(check_against)
+        real = timer.run("read", lambda: pipeline.read_real(check_against, syn))
+        guard = pipeline.copy_guard(syn, real)
+        del real
     _sample_and_write(console, syn, dst, scale, seed, replace, replace_cascade, timer, src_fingerprints=fps,
-                      executor=runner)
+                      executor=runner, guard=guard, src=check_against)
 
 
 def _batches(console: Console, key: str, table, batch_rows: int) -> Iterator:
@@ -421,7 +436,7 @@ def _batches(console: Console, key: str, table, batch_rows: int) -> Iterator:
 def _sample_and_write(console: Console, syn, dst: str, scale: float, seed: int, replace: bool, cascade: bool,
                       timer, *, src: str | None = None, src_identity: tuple | None = None,
                       src_fingerprints: list[str] | None = None, next_src: str | None = None,
-                      executor=None) -> None:
+                      executor=None, guard=None) -> None:
     from clavadb import pipeline
     from clavadb.adapters import open_adapter
 
@@ -436,7 +451,7 @@ def _sample_and_write(console: Console, syn, dst: str, scale: float, seed: int, 
                                   if hasattr(tm, "n_rows")})
         console.begin("sample")
         synth = pipeline.generate(syn, scale, seed, check_eval=check_eval, timer=timer, executor=executor,
-                                  progress=console.progress)
+                                  progress=console.progress, guard=guard)
         n = len(synth.schema.tables)
         arrow = pipeline.to_arrow(synth.frames)
         console.expect("write", {k: t.num_rows for k, t in arrow.items()})
@@ -466,8 +481,11 @@ def _sample_and_write(console: Console, syn, dst: str, scale: float, seed: int, 
     if repairs:
         lines.append("values repaired to meet constraints: " + "; ".join(
             f"{t}: " + ", ".join(f"{k} {v}" for k, v in r.items()) for t, r in repairs.items()))
-    if synth.copies_resampled:
-        lines.append(f"rows equal to a real row, redrawn: {synth.copies_resampled}")
+    if synth.copies_resampled is None:
+        lines.append("copy check: not run (give --check-against SRC to compare the copy with its source)")
+    else:
+        lines.append(f"copy check against the source: no row equals a real one "
+                     f"({synth.copies_resampled} redrawn)")
     if report.type_substitutions or notes:
         lines.append(f"notes: {len(report.type_substitutions) + len(notes)} (above)")
     lines.append(_stage_line(timer.stages))

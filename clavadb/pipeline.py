@@ -14,18 +14,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from clavadb import constraints, dependencies, keys, privacy
+from clavadb import constraints, copies, dependencies, keys, privacy
 from clavadb.config import add_config_foreign_keys, check_against_schema
 from clavadb.errors import ClavaError, ConfigError
 from clavadb.executor import Executor
-from clavadb.generators import stable_salt
 from clavadb.schema import Schema, Table
 from clavadb.state import PipelineState
 from clavadb.workspace import Workspace
 
 SAMPLE_ROWS = 10_000  # rows per table the personal-data detector looks at
 LOOKUP_ROWS = 50  # a referenced table this small, with no personal data, is a lookup table kept as is
-UNIQUE_SHARE = 0.9  # tables whose real rows are this unique are checked for copied rows
+UNIQUE_SHARE = copies.UNIQUE_SHARE  # tables whose real rows are this unique are checked for copied rows
 
 Progress = Callable[[str, str, float], None]
 
@@ -198,14 +197,6 @@ def kept_tables(plans: list[privacy.ColumnPlan]) -> set[str]:
     return {p.table for p in plans if p.action == "keep"}
 
 
-def row_fingerprints(frame: pd.DataFrame, columns: list[str], salt: str) -> np.ndarray:
-    """64-bit salted hashes of rows over `columns`, on a text rendering so dtypes do not matter."""
-    if not columns or frame.empty:
-        return np.zeros(0, dtype=np.uint64)
-    text = frame[columns].astype("string").fillna("\x00")
-    return pd.util.hash_pandas_object(text, index=False, hash_key=salt).to_numpy()
-
-
 def train(source: Source, opts: Options, progress: Progress = _noop, timer: Timer | None = None):
     """Fit the synthesizer; its `attachment` carries the PipelineState that sampling needs besides the model."""
     from clavadb.model import Synthesizer
@@ -225,14 +216,11 @@ def train(source: Source, opts: Options, progress: Progress = _noop, timer: Time
     # a kept table's rows are given to the model, not generated
     deps = timer.run("dependencies", lambda: find_dependencies(source, plans, opts))
     timer.run("fit", lambda: syn.fit(source.frames, modeled=modeled, progress=progress, fixed=keep))
-    salt = stable_salt("rows", *source.schema.tables)
     state = PipelineState(
         plans=plans,
         column_stats=privacy.column_stats(source.schema, plans, source.frames, opts.rare_k),
         key_stats=keys.key_shape_stats(source.schema, source.frames),
         rare_k=opts.rare_k,
-        salt=salt,
-        fingerprints=_fingerprints(source, modeled, salt),
         # A kept lookup table is copied as is: the user chose to ship its rows.
         kept={t: _frame_to_records(source.frames[t]) for t in keep},
         notes=source.notes,
@@ -242,20 +230,31 @@ def train(source: Source, opts: Options, progress: Progress = _noop, timer: Time
     return syn
 
 
-def _fingerprints(source: Source, modeled: Mapping[str, list[str]], salt: str) -> dict[str, list[int]]:
-    out = {}
-    for key, frame in source.frames.items():
-        cols = modeled[key]
-        # Only tables whose real rows are mostly unique can leak a record by copying it; in low-entropy
-        # tables (a few categorical columns) equal rows are expected and identify no one.
-        if cols and len(frame) and frame[cols].drop_duplicates().shape[0] >= UNIQUE_SHARE * len(frame):
-            out[key] = row_fingerprints(frame, cols, salt).tolist()
-    return out
-
-
 def _frame_to_records(frame: pd.DataFrame) -> dict[str, list]:
     return {c: [None if pd.isna(v) else (v.isoformat() if hasattr(v, "isoformat") else v)
                 for v in frame[c].tolist()] for c in frame.columns}
+
+
+def copy_guard(syn, real: Mapping[str, pd.DataFrame]) -> copies.CopyGuard:
+    """What the copy check keeps of the real rows (salted hashes, real names), for `generate(guard=...)`:
+    built once, so the real frames need not stay in memory while sampling."""
+    return copies.CopyGuard.build(PipelineState.of(syn).plans, real)
+
+
+def read_real(dsn: str, syn) -> dict[str, pd.DataFrame]:
+    """The real rows of the tables the copy check compares with (`sample --check-against SRC`), read from
+    the source the model was trained on, in the form training read them."""
+    from clavadb.adapters import open_adapter
+
+    state = PipelineState.of(syn)
+    need = {p.table for p in state.plans if p.action in ("model", "generate")} - kept_tables(state.plans)
+    frames = {}
+    with open_adapter(dsn, read_only=True) as src, Workspace() as ws:
+        for key, table in syn.schema.tables.items():
+            if key in need:
+                ws.load(key, src.read_batches(table), schema=src.empty_arrow(table).schema)
+                frames[key] = ws.frame(key)
+    return frames
 
 
 # -- sampling --------------------------------------------------------------------------------------
@@ -265,12 +264,17 @@ class Synthetic:
     schema: Schema
     frames: dict[str, pd.DataFrame]
     repairs: dict[str, Any]
-    copies_resampled: int
+    copies_resampled: int | None  # rows redrawn by the copy check; None: not run (no real rows given)
 
 
 def generate(syn, scale: float, seed: int, check_eval: Callable[[Table, pa.Table], dict] | None = None,
              timer: Timer | None = None, executor: Executor | None = None,
-             progress: Progress = _noop) -> Synthetic:
+             progress: Progress = _noop, guard: copies.CopyGuard | None = None) -> Synthetic:
+    """Sample, make keys, fill generated columns, keep dependencies and repair constraints; then, with the
+    real rows (`guard`: copy_guard of them), the copy check last of all: a row equal to a real one (or a
+    generated name equal to a real one) is redrawn and the repairs run again, until none is left
+    (copies.CopiesLeft after copies.ROUNDS rounds). Without `guard` the check is not run: copies_resampled
+    is None."""
     if not 0.01 <= scale <= 10:
         raise ConfigError(f"--scale {scale} is out of range", "use a value from 0.01 to 10")
     timer = timer or Timer()
@@ -285,12 +289,42 @@ def generate(syn, scale: float, seed: int, check_eval: Callable[[Table, pa.Table
         schema, plans, frames, seed, k_rare=state.rare_k, real_stats=state.column_stats))
     deps = [dependencies.Dependency.from_dict(d) for d in state.dependencies]
     frames = timer.run("dependencies", lambda: dependencies.apply(deps, schema, frames, seed))
-    frames, copies = timer.run("privacy", lambda: _resample_copies(schema, frames, state, seed, deps))
-    frames, report = timer.run("constraints", lambda: constraints.enforce(
-        schema, frames, state.column_stats, seed, check_eval=check_eval))
+
+    def repair(frames: dict[str, pd.DataFrame]) -> tuple[dict, constraints.EnforceReport]:
+        return timer.run("constraints", lambda: constraints.enforce(
+            schema, frames, state.column_stats, seed, check_eval=check_eval))
+
+    frames, report = repair(frames)
+    redrawn = None
+    if guard is not None:
+        frames, report, redrawn = timer.run("privacy", lambda: _check_copies(
+            frames, report, guard, plans, deps, seed, repair))
     for key, table in schema.tables.items():
         frames[key] = _finish(table, frames[key])
-    return Synthetic(schema, frames, report.to_dict(), copies)
+    return Synthetic(schema, frames, report.to_dict(), redrawn)
+
+
+def _check_copies(frames: dict[str, pd.DataFrame], report: constraints.EnforceReport, guard: copies.CopyGuard,
+                  plans: list[privacy.ColumnPlan], deps: list[dependencies.Dependency], seed: int,
+                  repair: Callable[[dict], tuple[dict, constraints.EnforceReport]]
+                  ) -> tuple[dict, constraints.EnforceReport, int]:
+    """The copy check after every repair: redraw, repair again (a repair copies donor values and clips, so it
+    could make a copy again), check again; fail rather than keep a copy."""
+    rng = np.random.default_rng(seed + 17)
+    total = 0
+    for _ in range(copies.ROUNDS):
+        n = copies.redraw(frames, guard, plans, deps, rng)
+        if not n:
+            return frames, report, total
+        total += n
+        frames, again = repair(frames)
+        for t, counts in again.tables.items():
+            for what, v in counts.items():
+                report.add(t, what, v)
+    left = guard.count(frames)
+    if left:
+        raise copies.fail(left)
+    return frames, report, total
 
 
 def _restore_kept(schema: Schema, frames: dict[str, pd.DataFrame], kept: Mapping[str, dict]) -> dict:
@@ -305,42 +339,6 @@ def _restore_kept(schema: Schema, frames: dict[str, pd.DataFrame], kept: Mapping
                 if col in frames[child] and n:
                     frames[child][col] = frames[child][col] % n
     return frames
-
-
-def _resample_copies(schema: Schema, frames: dict[str, pd.DataFrame], state: PipelineState,
-                     seed: int, deps: list[dependencies.Dependency] = ()) -> tuple[dict, int]:
-    """No synthetic row may equal a real one: a matching row gets one modeled value redrawn from another
-    synthetic row (the model's own marginal), until none match. Dependencies hold through it: a derived column
-    is never the one redrawn, and a determinant brings its dependents from the same donor row."""
-    rng = np.random.default_rng(seed + 17)
-    total = 0
-    modeled = modeled_columns(schema, state.plans)
-    for key, fps in state.fingerprints.items():
-        frame, every = frames[key], modeled[key]  # the fingerprint covers every modeled column
-        derived = {d.dependent for d in deps if d.table == key}
-        tied: dict[str, list[str]] = {}
-        for d in deps:
-            if d.table == key and d.kind == "table" and d.dependent in frame:
-                tied.setdefault(d.determinant, []).append(d.dependent)
-        cols = [c for c in every if c not in derived] or every
-        if not cols or frame.empty:
-            continue
-        real = np.asarray(fps, dtype=np.uint64)
-        for _ in range(20):
-            hit = np.isin(row_fingerprints(frame, every, state.salt), real)
-            n = int(hit.sum())
-            if not n:
-                break
-            total += n
-            rows = np.flatnonzero(hit)
-            col_idx = rng.integers(len(cols), size=n)
-            donors = rng.integers(len(frame), size=n)
-            for j, c in enumerate(cols):
-                sel = col_idx == j
-                for c2 in [c, *tied.get(c, [])] if sel.any() else []:
-                    frame.iloc[rows[sel], frame.columns.get_loc(c2)] = frame[c2].to_numpy()[donors[sel]]
-        frames[key] = frame
-    return frames, total
 
 
 def _finish(table: Table, frame: pd.DataFrame) -> pd.DataFrame:

@@ -2,7 +2,8 @@
 
 A column of personal data (names, e-mails, phones, addresses, ids) or free text is never modeled: the
 model would learn and could replay real values. It is filled after sampling with plausible values of
-the same shape (clavadb.generators), and never with a real person's name. Categorical values
+the same shape (clavadb.generators); a generated name that is a real person's is redrawn by the copy
+check (clavadb.copies), where the real rows are at hand. Categorical values
 seen fewer than `k_rare` times are replaced by frequent ones: a rare value can identify a person.
 """
 
@@ -26,9 +27,7 @@ from clavadb.generators import (
     fill_shape,
     fit_length,
     generate,
-    hash_buckets,
     shape_of,
-    stable_salt,
     uniquify,
     weights,
     words,
@@ -38,8 +37,6 @@ from clavadb.schema import DATETIME_KINDS, NUMBER_KINDS, Column, Schema, Table
 ACTIONS = ("model", "key", "generate", "constant", "exclude", "keep")
 MODEL_KINDS = set(SUPPORTED_KINDS)  # what the encoder can model
 MIN_STORED = 5  # a categorical value is stored in the statistics only when seen at least this often
-NAMES_KEY = "__names__"  # table-level entry of column_stats: the real person names, as coarse hash buckets
-NAME_BITS = 13  # ~690k generated first x last names / 2**13 buckets: each bucket stands for ~80 names
 
 # Column-name rules, first match wins; names are lower-cased, camelCase split by "_".
 _NAME_RULES: list[tuple[str, str]] = [
@@ -346,18 +343,10 @@ def column_stats(schema: Schema, plans: list[ColumnPlan], tables: Mapping[str, p
             continue
         col = schema.tables[p.table].column(p.column)
         out.setdefault(p.table, {})[p.column] = _column_stat(col, p, frame[p.column], rare_k)
-    for table, groups in _name_groups(plans).items():
-        frame = tables.get(table)
-        if frame is None or not len(frame):
-            continue
-        out.setdefault(table, {})[NAMES_KEY] = [
-            {"columns": cols, "salt": (salt := stable_salt(table, *cols)), "bits": NAME_BITS,
-             "buckets": sorted(set(hash_buckets(_name_key(frame, cols).dropna(), salt, NAME_BITS).tolist()))}
-            for cols in groups]
     return out
 
 
-def _name_groups(plans: list[ColumnPlan]) -> dict[str, list[list[str]]]:
+def name_groups(plans: list[ColumnPlan]) -> dict[str, list[list[str]]]:
     """Per table, the generated columns that together make a person's name: (first, last), or a full name."""
     gens: dict[str, dict[str, list[str]]] = {}
     for p in plans:
@@ -373,14 +362,13 @@ def _name_groups(plans: list[ColumnPlan]) -> dict[str, list[list[str]]]:
     return out
 
 
-def _name_key(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
+def name_key(frame: pd.DataFrame, cols: list[str]) -> pd.Series:
+    """A person's name over `cols` (first and last, or one full name), trimmed and lower-cased."""
     parts = [frame[c].astype("string").str.strip().str.lower() for c in cols]
     key = parts[0]
     for p in parts[1:]:
         key = key + " " + p
     return key
-
-
 
 
 def _unique_columns(table: Table) -> set[str]:
@@ -450,30 +438,4 @@ def fill_generated(schema: Schema, plans: list[ColumnPlan], frames: dict[str, pd
             values = uniquify(values, col.max_length, "@" if p.generator == "email" else None)
         values[_null_mask(n, rng, col, st)] = None
         out[p.table] = frame.assign(**{p.column: values})
-    gens = {(p.table, p.column): p.generator for p in plans if p.action == "generate"}
-    for table, tstats in stats.items():
-        if table in out and NAMES_KEY in tstats:
-            out[table] = _avoid_real_names(out[table], tstats[NAMES_KEY], gens, table, seed)
     return out
-
-
-def _avoid_real_names(frame: pd.DataFrame, groups: list[Mapping], gens: Mapping, table: str,
-                      seed: int) -> pd.DataFrame:
-    """Redraw generated names that fall in a bucket of a real name: no real person's name is emitted."""
-    rng = column_rng(seed, table, NAMES_KEY)
-    for g in groups:
-        cols = g["columns"]
-        if not all(c in frame for c in cols):
-            continue
-        banned = np.asarray(g["buckets"], dtype=np.int64)
-        for _ in range(20):
-            key = _name_key(frame, cols)
-            hit = key.notna().to_numpy() & np.isin(hash_buckets(key.fillna(""), g["salt"], g["bits"]), banned)
-            m = int(hit.sum())
-            if not m:
-                break
-            frame = frame.copy()
-            for c in cols:
-                new = generate(gens.get((table, c)) or "full_name", m, rng, Column(c, "text", "text"), {})
-                frame.loc[hit, c] = new
-    return frame

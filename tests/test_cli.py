@@ -122,7 +122,7 @@ def test_same_seed_same_copy_and_train_sample_equals_clone(chinook_clone, tmp_pa
     model = tmp_path / "chinook.clava"
     run("train", src, "-o", model, *FAST)
     sampled = f"duckdb:///{tmp_path}/c.duckdb"
-    run("sample", model, sampled, "--seed", 3, "--quiet")
+    run("sample", model, sampled, "--seed", 3, "--quiet", "--check-against", src)  # the copy check, as clone
     _, a = read_all(dst)
     for other in (again, sampled):
         _, b = read_all(other)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import realdata
 
-from clavadb import generators, privacy
+from clavadb import copies, generators, privacy
 from clavadb.encoding import RARE
 from clavadb.schema import Column, Unique
 
@@ -136,7 +136,13 @@ def chinook_fill(chinook):
     def run(seed):
         synth = {"customer": pd.DataFrame({"country": frames["customer"]["country"].sample(
             n, replace=True, random_state=0).to_numpy()}), "employee": pd.DataFrame(index=range(40))}
-        return privacy.fill_generated(schema, plans, synth, seed, real_stats=stats)
+        out = privacy.fill_generated(schema, plans, synth, seed, real_stats=stats)
+        # generated names that are real ones are redrawn by the copy check, against the real rows
+        guard, rng = copies.CopyGuard.build(plans, frames), np.random.default_rng(seed)
+        for _ in range(copies.ROUNDS):
+            if not copies.redraw(out, guard, plans, [], rng):
+                break
+        return out
 
     return schema, frames, plans, stats, run(7), run(7), run(8)
 
@@ -244,3 +250,82 @@ def test_fill_other_kinds(northwind, chinook):
     lines = privacy.fill_generated(ch_schema, ch_plans, {"invoice_line": pd.DataFrame(index=range(50))}, 1,
                                    real_stats=privacy.column_stats(ch_schema, ch_plans, ch))["invoice_line"]
     assert (lines.quantity == 1).all()  # a constant column of the source
+
+
+# -- the copy check (clavadb.copies, run last by pipeline.generate) ------------------------------------
+
+
+def _copy_setup(chinook):
+    schema, frames = chinook
+    plans = privacy.plan_columns(schema, frames)
+    guard = copies.CopyGuard.build(plans, frames)
+    return schema, frames, plans, guard
+
+
+def test_copy_guard_holds_no_real_value_and_a_secret_salt(chinook):
+    """The guard keeps hashes of the mostly unique tables' real rows under a salt drawn per run: two guards of
+    the same rows share no hash, and the guard is never part of the model's state."""
+    _, frames, plans, guard = _copy_setup(chinook)
+    again = copies.CopyGuard.build(plans, frames)
+    assert guard.salt != again.salt and len(guard.salt) == 16
+    assert "invoice" in guard.rows and not set(guard.rows["invoice"]) & set(again.rows["invoice"])
+    assert "invoice_line" not in guard.rows  # (unit_price, quantity) repeat: equal rows identify no one
+
+
+def test_copies_are_redrawn_until_none_is_left(chinook):
+    """Real rows given as synthetic ones (every row a copy) all change; real names too; nothing else does."""
+    _, frames, plans, guard = _copy_setup(chinook)
+    synth = {k: frames[k].copy() for k in ("invoice", "customer", "track", "employee")}
+    before = guard.count(synth)
+    assert before["invoice"] == len(frames["invoice"]) and before["customer"] == len(frames["customer"])
+    rng = np.random.default_rng(0)
+    for _ in range(copies.ROUNDS):
+        if not copies.redraw(synth, guard, plans, [], rng):
+            break
+    assert guard.count(synth) == {}
+    assert (synth["invoice"]["invoice_id"] == frames["invoice"]["invoice_id"]).all()  # keys untouched
+    real_names = set(zip(frames["customer"].first_name, frames["customer"].last_name, strict=True))
+    assert not real_names & set(zip(synth["customer"].first_name, synth["customer"].last_name, strict=True))
+
+
+def test_a_repair_that_brings_copies_back_fails_the_run(chinook):
+    """The check runs after every repair; a repair that keeps making copies ends in CopiesLeft, never in a
+    copy kept silently."""
+    from clavadb import constraints, pipeline
+
+    _, frames, plans, guard = _copy_setup(chinook)
+    real = frames["invoice"]
+
+    def repair(fr):  # a repair that puts the real rows back each time
+        fr["invoice"] = real.copy()
+        return fr, constraints.EnforceReport()
+
+    synth = {"invoice": real.copy()}
+    with pytest.raises(copies.CopiesLeft, match=r"invoice \(412\)"):
+        pipeline._check_copies(synth, constraints.EnforceReport(), guard, plans, [], 0, repair)
+    fine, _, n = pipeline._check_copies({"invoice": real.copy()}, constraints.EnforceReport(), guard, plans, [],
+                                        0, lambda fr: (fr, constraints.EnforceReport()))
+    assert n >= len(real) and guard.count(fine) == {}
+
+
+def test_sample_runs_the_copy_check_only_against_the_source(tmp_path):
+    """`sample` without the source says the copy check was not run; `--check-against SRC` reads the source
+    and runs it (and refuses nothing else); the model file holds no row hashes either way."""
+    from click.testing import CliRunner
+
+    from clavadb.cli import main
+    from clavadb.model.artifact import read_raw
+
+    def run(*args):
+        res = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+        assert res.exit_code == 0, res.output
+        return res.output
+
+    src, model = tmp_path / "chinook.duckdb", tmp_path / "m.clava"
+    run("example", "chinook", src, "--quiet")
+    run("train", src, "-o", model, "--preset", "test", "--quiet")
+    assert not {"fingerprints", "salt"} & set(read_raw(model)[0]["attachment"])
+    plain = run("sample", model, tmp_path / "a.duckdb")
+    assert "copy check: not run" in plain
+    checked = run("sample", model, tmp_path / "b.duckdb", "--check-against", src)
+    assert "copy check against the source: no row equals a real one" in checked
