@@ -121,6 +121,28 @@ def test_dcr_copy_versus_noise():
     assert new["median"] == pytest.approx(new["holdout_median"], rel=0.3)
 
 
+def test_quasi_identifiers_single_out_a_copy():
+    """A copy has as many rows whose categorical combination is one real row's alone as the real table has;
+    a copy of common combinations only has none; the holdout's share is measured the same way."""
+    rng = np.random.default_rng(2)
+    schema = Schema(engine="duckdb", tables={"t": Table("t", columns=[
+        Column("a", "text", "text"), Column("b", "text", "text"), Column("x", "double", "float")])})
+    n = 3000
+    real = pd.DataFrame({"a": rng.choice(list("pqrs"), n), "b": rng.choice([f"v{i}" for i in range(60)], n,
+                         p=np.r_[np.full(10, 0.09), np.full(50, 0.002)]), "x": rng.normal(size=n)})
+    copy = evaluate(schema, {"t": real}, {"t": real}).privacy["dcr"]["t"]
+    assert copy["qi_columns"] == ["a", "b"]
+    unique_rows = (real.groupby(["a", "b"])["x"].transform("size") == 1).mean()
+    assert copy["qi_unique_share"] == pytest.approx(unique_rows, abs=0.01) and unique_rows > 0.01
+    assert 0 < copy["holdout_qi_unique_share"] < 1
+    common = real[real.b.isin([f"v{i}" for i in range(10)])]
+    safe = evaluate(schema, {"t": real}, {"t": common}).privacy["dcr"]["t"]
+    assert safe["qi_unique_share"] == 0.0
+    only_x = Schema(engine="duckdb", tables={"t": Table("t", columns=[Column("x", "double", "float")])})
+    numeric = evaluate(only_x, {"t": real[["x"]]}, {"t": real[["x"]]}).privacy["dcr"]["t"]
+    assert numeric["qi_unique_share"] is None
+
+
 def test_dsn_password_not_shown():
     from clavadb.report.run import _redact
 

@@ -7,6 +7,8 @@ number costs 1 against a non-NULL one). Synthetic rows are compared with a sampl
 reference); as a baseline, a fifth of that sample (the holdout) is compared with the other four fifths.
 Synthetic rows should be no closer to the real rows than real rows are to each other; exact copies are
 rows at distance 0 (with few, discrete columns the real rows repeat too: read them against the baseline).
+Quasi-identifiers: the share of synthetic rows whose combination of categorical columns is unique in the
+reference (one real row's alone), against the same share of the holdout rows in the rest.
 """
 
 from __future__ import annotations
@@ -70,9 +72,16 @@ def dcr(ws: Workspace, specs: list[ColumnSpec], real_view: str, synth_view: str,
     d_hold = _nearest(x_rest, x_hold)  # holdout rows against the real rows other than themselves
     top = float(max(d_syn.max(), d_hold.max())) or 1.0
     edges = np.linspace(0, top, DCR_BINS + 1)
+    cats = [sp.name for sp in specs if sp.role != "numerical"]
+    qi_syn, qi_hold = (_unique_combinations(ref, synth, cats), _unique_combinations(rest, hold, cats)) if cats \
+        else (None, None)
     return {
         # share of distinct real rows: in a table of few, repeated rows an exact match identifies no one
         "real_unique_share": float(len(real.drop_duplicates()) / len(real)),
+        # quasi-identifiers: share of rows whose combination of the categorical columns is one real row's alone
+        "qi_columns": cats,
+        "qi_unique_share": qi_syn,
+        "holdout_qi_unique_share": qi_hold,
         "reference_rows": len(ref),
         "synthetic_rows": len(synth),
         "holdout_rows": len(hold),
@@ -86,6 +95,17 @@ def dcr(ws: Workspace, specs: list[ColumnSpec], real_view: str, synth_view: str,
         "hist_synthetic": np.histogram(d_syn, edges)[0].tolist(),
         "hist_holdout": np.histogram(d_hold, edges)[0].tolist(),
     }
+
+
+def _unique_combinations(real: pd.DataFrame, query: pd.DataFrame, cols: list[str]) -> float:
+    """Share of `query` rows whose values over `cols` (the categorical columns: a quasi-identifier) occur in
+    exactly one row of `real`: a row that singles out one real record by those columns alone."""
+    if query.empty:
+        return 0.0
+    both = pd.concat([real[cols], query[cols]], ignore_index=True).astype("string").fillna("\x00")
+    key = pd.Series(pd.util.hash_pandas_object(both, index=False).to_numpy())
+    counts = key.iloc[:len(real)].value_counts()
+    return float((key.iloc[len(real):].map(counts).fillna(0) == 1).mean())
 
 
 def _nearest(ref: np.ndarray, query: np.ndarray) -> np.ndarray:
