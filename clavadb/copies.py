@@ -5,8 +5,10 @@ It needs the real rows, so it runs where they are: at `clone` (the source is in 
 hash). The real rows are held as 64-bit hashes salted with a secret drawn for the run
 (`secrets.token_bytes`, never written anywhere), the real names as the set of their normalised forms.
 
-Only tables whose real rows are mostly unique (UNIQUE_SHARE) are checked for copied rows: in a table of a
-few categorical columns equal rows are expected and identify no one.
+Only tables whose real rows are mostly unique (UNIQUE_SHARE) on at least two modeled columns are checked for
+copied rows: in a table of a few categorical columns equal rows are expected and identify no one, and with one
+modeled column a "row" is one value, which rare_k governs (a rare label is never emitted, a number is drawn
+from a grid of means of >= rare_k values) while a common one identifies no one.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ class CopyGuard:
         guard = cls(modeled={})
         for key, cols in modeled.items():
             frame = real.get(key)
-            if frame is None or not len(frame) or not all(c in frame for c in cols):
+            if frame is None or not len(frame) or len(cols) < 2 or not all(c in frame for c in cols):
                 continue
             if frame[cols].drop_duplicates().shape[0] >= UNIQUE_SHARE * len(frame):
                 guard.modeled[key] = cols

@@ -270,6 +270,7 @@ def test_copy_guard_holds_no_real_value_and_a_secret_salt(chinook):
     assert guard.salt != again.salt and len(guard.salt) == 16
     assert "invoice" in guard.rows and not set(guard.rows["invoice"]) & set(again.rows["invoice"])
     assert "invoice_line" not in guard.rows  # (unit_price, quantity) repeat: equal rows identify no one
+    assert "genre" not in guard.rows  # one modeled column (name): a value, which rare_k governs
 
 
 def test_copies_are_redrawn_until_none_is_left(chinook):
