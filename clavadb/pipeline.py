@@ -15,6 +15,7 @@ import pandas as pd
 import pyarrow as pa
 
 from clavadb import constraints, copies, dependencies, keys, privacy
+from clavadb import dsn as dsns
 from clavadb.config import add_config_foreign_keys, check_against_schema
 from clavadb.errors import ClavaError, ConfigError
 from clavadb.executor import Executor
@@ -250,6 +251,13 @@ def read_real(dsn: str, syn) -> dict[str, pd.DataFrame]:
     need = {p.table for p in state.plans if p.action in ("model", "generate")} - kept_tables(state.plans)
     frames = {}
     with open_adapter(dsn, read_only=True) as src, Workspace() as ws:
+        have = src.introspect(sorted({t.schema for t in syn.schema.tables.values() if t.schema}) or None).tables
+        missing = [f"{k}.{c}" if k in have else k for k in sorted(need)
+                   for c in ([c.name for c in syn.schema.tables[k].columns if c.name not in have[k].column_names]
+                             if k in have else [None])]
+        if missing:
+            raise ClavaError(f"--check-against {dsns.redact(dsn)} is not the database the model was trained on: "
+                             f"it lacks {', '.join(missing[:5])}", "give the source the model was trained on")
         for key, table in syn.schema.tables.items():
             if key in need:
                 ws.load(key, src.read_batches(table), schema=src.empty_arrow(table).schema)

@@ -317,9 +317,9 @@ def test_sample_runs_the_copy_check_only_against_the_source(tmp_path):
     from clavadb.cli import main
     from clavadb.model.artifact import read_raw
 
-    def run(*args):
+    def run(*args, code=0):
         res = CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
-        assert res.exit_code == 0, res.output
+        assert res.exit_code == code, res.output
         return res.output
 
     src, model = tmp_path / "chinook.duckdb", tmp_path / "m.clava"
@@ -330,3 +330,7 @@ def test_sample_runs_the_copy_check_only_against_the_source(tmp_path):
     assert "copy check: not run" in plain
     checked = run("sample", model, tmp_path / "b.duckdb", "--check-against", src)
     assert "copy check against the source: no row equals a real one" in checked
+    other = tmp_path / "movielens.duckdb"  # another database: one clear error, nothing written
+    run("example", "movielens", other, "--quiet")
+    wrong = run("sample", model, tmp_path / "c.duckdb", "--check-against", other, code=1)
+    assert "is not the database the model was trained on" in wrong and not (tmp_path / "c.duckdb").exists()
