@@ -1,6 +1,6 @@
 """Fidelity across databases: `clava`, `clava` without calibration and `independent`, through the CLI.
 
-    python bench/fidelity_bench.py --db chinook.duckdb tpch.duckdb [--variants clava nocal independent]
+    python bench/fidelity_bench.py --db chinook.duckdb tpch.duckdb [--variants clava nocal noctx independent]
                                    [--preset fast] [--out results.json] [--jobs 3]
 
 For each database (a DuckDB file, e.g. from bench/corpus.py or `clavadb example`) and variant: `clavadb train`
@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 VARIANTS = {
     "clava": [],
     "nocal": ["--set", "calibrate=false"],
+    "noctx": ["--set", "parent_context=false"],  # children conditioned on cluster labels only (the paper's way)
     "independent": ["--method", "independent"],
 }
 

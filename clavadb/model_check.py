@@ -161,7 +161,9 @@ def _check_tables(tables: Any, n_edges: int) -> None:
         _count(m.get("n_rows"), f"{where} n_rows")
         _count(m.get("enc_dim"), f"{where} enc_dim")
         _matches(m.get("columns"), list[str], f"{where} columns")
-        for name in ("label_edges", "cond_edges"):
+        for name in ("label_edges", "cond_edges", "ctx_edges"):
+            if name == "ctx_edges" and name not in m:  # files written before parent contexts
+                continue
             _matches(m.get(name), list[int], f"{where} {name}")
             if any(not 0 <= e < n_edges for e in m[name]):
                 raise ModelRejected(f"{where} {name} points at edges that do not exist")
@@ -194,6 +196,7 @@ def _check_edges(edges: Any) -> None:
 
 _NET_ARGS = {"d_in": int, "d_out": int, "layers": list[int], "dim_t": int, "dropout": float,
              "n_cond": list[int] | None}
+_NET_OPTIONAL = {"d_ctx": int}  # present only in networks that take a context
 
 
 def _nets(meta: dict) -> list[tuple[str, Any]]:
@@ -209,6 +212,8 @@ def _net_shapes(args: dict[str, Any]) -> dict[str, tuple[int, ...]]:
     """The state-dict shapes of `diffusion.TimeMLP(**args)`, without building it."""
     t = args["dim_t"]
     out: dict[str, tuple[int, ...]] = {f"cond.{j}.weight": (n + 1, t) for j, n in enumerate(args["n_cond"] or [])}
+    if args.get("d_ctx"):
+        out |= {"ctx.weight": (t, args["d_ctx"]), "ctx.bias": (t,)}
     out |= {"proj.weight": (t, args["d_in"]), "proj.bias": (t,), "time_embed.0.weight": (t, t),
             "time_embed.0.bias": (t,), "time_embed.2.weight": (t, t), "time_embed.2.bias": (t,)}
     i, d = 0, t
@@ -228,11 +233,13 @@ def _check_net(where: str, nm: Any, tensors: dict) -> None:
         raise ModelRejected(f"{where} is not a network record")
     args = nm["args"]
     _matches(args, dict[str, Any], f"{where} args")
-    if set(args) != set(_NET_ARGS):
+    if not set(_NET_ARGS) <= set(args) <= set(_NET_ARGS) | set(_NET_OPTIONAL):
         raise ModelRejected(f"{where} args are {sorted(args)}, not {sorted(_NET_ARGS)}")
-    for k, hint in _NET_ARGS.items():
-        _matches(args[k], hint, f"{where} {k}")
-    sizes = [args["d_in"], args["d_out"], args["dim_t"], *args["layers"], *(args["n_cond"] or [])]
+    for k, hint in (_NET_ARGS | _NET_OPTIONAL).items():
+        if k in args:
+            _matches(args[k], hint, f"{where} {k}")
+    sizes = [args["d_in"], args["d_out"], args["dim_t"], *args["layers"], *(args["n_cond"] or []),
+             args.get("d_ctx", 0)]
     if any(v < 0 for v in sizes) or min(args["d_in"], args["d_out"], args["dim_t"]) < 1 \
             or not 0 <= args["dropout"] < 1:
         raise ModelRejected(f"{where} has sizes out of range")

@@ -74,6 +74,8 @@ class TableModel:
     enc_dim: int = 0
     label_edges: list[int] = field(default_factory=list)  # edge indices whose label columns follow the encoding
     cond_edges: list[int] = field(default_factory=list)  # parent edges whose labels condition the denoiser
+    # parent edges whose encoded parent row (then a 1: "known") is the denoiser's context, in this order
+    ctx_edges: list[int] = field(default_factory=list)
     space: DiffusionSpace | None = None  # augmented row <-> diffusion space (one-hot blocks)
     denoiser: Net | None = None
     lo: np.ndarray | None = None  # per-dim range of the training rows in the diffusion space
@@ -100,6 +102,30 @@ class Artifact:
     edges: list[EdgeModel]
     stats: dict[str, Any]
     attachment: dict[str, Any]  # JSON-able state of the caller, saved and given back as is
+
+
+def context_blocks(tm: TableModel, tables: dict[str, TableModel], edges: list[EdgeModel]) -> list[slice]:
+    """Where each of `tm.ctx_edges` sits in the denoiser's context: its parent's encoded row, then a 1."""
+    out, at = [], 0
+    for ei in tm.ctx_edges:
+        width = tables[edges[ei].parent].enc_dim + 1
+        out.append(slice(at, at + width))
+        at += width
+    return out
+
+
+def parent_context(tm: TableModel, tables: dict[str, TableModel], edges: list[EdgeModel], ei: int,
+                   parent_rows: np.ndarray, pos: np.ndarray) -> np.ndarray:
+    """The context of child rows whose parent on edge `ei` is row `pos` (-1: none) of `parent_rows` (the
+    parent's augmented rows); the blocks of the other edges, and rows without a parent, are zero (unknown)."""
+    blocks = context_blocks(tm, tables, edges)
+    z = np.zeros((len(pos), blocks[-1].stop if blocks else 0), np.float32)
+    if ei in tm.ctx_edges:
+        b = blocks[tm.ctx_edges.index(ei)]
+        has = pos >= 0
+        z[has, b.start:b.stop - 1] = parent_rows[pos[has], :b.stop - 1 - b.start]
+        z[has, b.stop - 1] = 1.0
+    return z
 
 
 def child_edges(edges: list[EdgeModel], key: str) -> list[int]:
@@ -130,7 +156,8 @@ def save(art: Artifact, path: str | os.PathLike) -> None:
 
 def _table_meta(ti: int, tm: TableModel, tensors: dict[str, np.ndarray]) -> dict[str, Any]:
     m: dict[str, Any] = {"columns": tm.columns, "n_rows": tm.n_rows, "enc_dim": tm.enc_dim,
-                         "label_edges": tm.label_edges, "cond_edges": tm.cond_edges, "encoder": None,
+                         "label_edges": tm.label_edges, "cond_edges": tm.cond_edges,
+                         "ctx_edges": tm.ctx_edges, "encoder": None,
                          "encoder_arrays": [], "space": tm.space.state() if tm.space else None,
                          "denoiser": _net_meta(tm.denoiser, f"den.{ti}.", tensors),
                          "fixed": tm.fixed_rows is not None}
@@ -216,7 +243,8 @@ def _edge(em: dict[str, Any], tensors: dict[str, np.ndarray]) -> EdgeModel:
 
 def _table(ti: int, key: str, m: dict[str, Any], tensors: dict[str, np.ndarray]) -> TableModel:
     tm = TableModel(key, m["columns"], m["n_rows"], enc_dim=m["enc_dim"], label_edges=m["label_edges"],
-                    cond_edges=m["cond_edges"], denoiser=_net(m["denoiser"], tensors))
+                    cond_edges=m["cond_edges"], ctx_edges=m.get("ctx_edges", []),
+                    denoiser=_net(m["denoiser"], tensors))
     if m["fixed"]:
         tm.fixed_rows = tensors[f"fixed.{ti}"]
     if m["encoder"] is not None:

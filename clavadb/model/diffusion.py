@@ -24,19 +24,23 @@ def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
 
 
 class TimeMLP(nn.Module):
-    """x -> proj(x) + embed(t) [+ embed(c_j) per conditioning label] -> MLP -> out.
+    """x -> proj(x) + embed(t) [+ embed(c_j) per conditioning label] [+ ctx(z)] -> MLP -> out.
     Used for the denoiser (out = d_in) and the classifier (out = k). n_cond[j] is the number of labels of the
-    j-th conditioning column; index n_cond[j] is its "no label" token."""
+    j-th conditioning column; index n_cond[j] is its "no label" token. d_ctx > 0: a context vector z per row
+    (a child's parent rows, `fit.parent_context`) enters through one linear map."""
 
     def __init__(self, d_in: int, d_out: int, layers: list[int], dim_t: int = 128, dropout: float = 0.0,
-                 n_cond: list[int] | None = None):
+                 n_cond: list[int] | None = None, d_ctx: int = 0):
         super().__init__()
         # the arguments that rebuild this network (the model file stores them next to its weights)
         self.args = {"d_in": d_in, "d_out": d_out, "layers": list(layers), "dim_t": dim_t, "dropout": dropout,
                      "n_cond": list(n_cond) if n_cond else None}
+        if d_ctx:
+            self.args["d_ctx"] = int(d_ctx)
         self.dim_t = dim_t
         self.n_cond = list(n_cond or [])
         self.cond = nn.ModuleList(nn.Embedding(n + 1, dim_t) for n in self.n_cond)
+        self.ctx = nn.Linear(d_ctx, dim_t) if d_ctx else None
         self.proj = nn.Linear(d_in, dim_t)
         self.time_embed = nn.Sequential(nn.Linear(dim_t, dim_t), nn.SiLU(), nn.Linear(dim_t, dim_t))
         blocks: list[nn.Module] = []
@@ -49,15 +53,19 @@ class TimeMLP(nn.Module):
         blocks.append(nn.Linear(d, d_out))
         self.mlp = nn.Sequential(*blocks)
 
-    def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, t: torch.Tensor, c: torch.Tensor | None = None,
+                z: torch.Tensor | None = None) -> torch.Tensor:
         """t: (n,) per-row timesteps, or (1,) shared by every row (sampling: the embedding is computed once).
-        c: (n, len(n_cond)) label indices, or None (no label anywhere)."""
+        c: (n, len(n_cond)) label indices, or None (no label anywhere). z: (n, d_ctx) context, or None (none
+        known: the zero vector, as in the rows trained without it)."""
         h = self.proj(x) + self.time_embed(timestep_embedding(t, self.dim_t))
         if c is not None:
             for j, emb in enumerate(self.cond):
                 h = h + emb(c[:, j])
         elif self.cond:
             h = h + sum(emb.weight[-1] for emb in self.cond)
+        if self.ctx is not None:
+            h = h + (self.ctx(z) if z is not None else self.ctx.bias)
         return self.mlp(h)
 
 
@@ -125,13 +133,23 @@ def train_loop(model: nn.Module, loss_fn: Callable[[torch.Tensor], torch.Tensor]
 def train_denoiser(x0: torch.Tensor, diffusion: Diffusion, layers: list[int], dim_t: int, dropout: float,
                    steps: int, batch_size: int, lr: float, weight_decay: float, gen: torch.Generator,
                    progress: Callable[[float], None] | None = None, cond: torch.Tensor | None = None,
-                   n_cond: list[int] | None = None, p_uncond: float = 0.1) -> tuple[TimeMLP, float]:
+                   n_cond: list[int] | None = None, p_uncond: float = 0.1, ctx: torch.Tensor | None = None,
+                   ctx_blocks: list[slice] | None = None) -> tuple[TimeMLP, float]:
     """cond: (n, len(n_cond)) parent-edge labels per row (the "no label" index where a row has no parent);
-    each label is hidden with probability p_uncond so the model also learns the unconditional rows."""
+    each label is hidden with probability p_uncond so the model also learns the unconditional rows.
+    ctx: (n, d_ctx) context per row, in blocks (`ctx_blocks`, one per parent edge); each block is zeroed with
+    probability p_uncond, so that a row drawn with one parent known and another not is in the training
+    distribution."""
     device = x0.device
     d = x0.shape[1]
-    model = TimeMLP(d, d, layers, dim_t, dropout, n_cond if cond is not None else None).to(device)
+    model = TimeMLP(d, d, layers, dim_t, dropout, n_cond if cond is not None else None,
+                    ctx.shape[1] if ctx is not None else 0).to(device)
     null = torch.tensor(n_cond or [], dtype=torch.long, device=device)
+    if ctx is not None:  # which context column belongs to which block
+        block_of = torch.empty(ctx.shape[1], dtype=torch.long, device=device)
+        for j, b in enumerate(ctx_blocks or [slice(0, ctx.shape[1])]):
+            block_of[b] = j
+        n_blocks = len(ctx_blocks or [None])
 
     def loss_fn(idx: torch.Tensor) -> torch.Tensor:
         x = x0[idx]
@@ -142,7 +160,11 @@ def train_denoiser(x0: torch.Tensor, diffusion: Diffusion, layers: list[int], di
             c = cond[idx]
             hide = torch.rand(c.shape, generator=gen, device=device) < p_uncond
             c = torch.where(hide, null[None, :], c)
-        return nn.functional.mse_loss(model(diffusion.noisy(x, t, noise), t, c), noise)
+        z = None
+        if ctx is not None:
+            keep = torch.rand((len(idx), n_blocks), generator=gen, device=device) >= p_uncond
+            z = ctx[idx] * keep[:, block_of]
+        return nn.functional.mse_loss(model(diffusion.noisy(x, t, noise), t, c, z), noise)
 
     loss = train_loop(model, loss_fn, len(x0), steps, batch_size, lr, weight_decay, gen, device, progress)
     return model, loss
@@ -155,7 +177,7 @@ GuideFn = Callable[[torch.Tensor, torch.Tensor, slice], torch.Tensor]
 def sample(model: TimeMLP, diffusion: Diffusion, n: int, d: int, sample_steps: int, gen: torch.Generator,
            device: torch.device, lo: torch.Tensor, hi: torch.Tensor, ddim_eta: float = 1.0,
            guide: GuideFn | None = None, batch: int = 32_768, cond: torch.Tensor | None = None,
-           clip_last: bool = True) -> torch.Tensor:
+           clip_last: bool = True, ctx: torch.Tensor | None = None) -> torch.Tensor:
     """Draw n rows. guide(x_t, t, rows) returns η ∇ log p(c | x_t) for those rows (classifier guidance,
     applied to the noise prediction: eps - sqrt(1 - ab_t) η ∇). cond: (n, ·) labels for a conditional
     denoiser. x_0 predictions are clipped to [lo, hi]; the last one too unless clip_last is False (the scores
@@ -168,11 +190,12 @@ def sample(model: TimeMLP, diffusion: Diffusion, n: int, d: int, sample_steps: i
         m = rows.stop - rows.start
         x = torch.randn((m, d), generator=gen, device=device)
         c = cond[rows] if cond is not None else None
+        z = ctx[rows] if ctx is not None else None
         for i, t in enumerate(seq):
             tt = torch.full((1,), int(t), device=device, dtype=torch.long)
             a_t = ab[t]
             a_prev = ab[seq[i + 1]] if i + 1 < len(seq) else torch.tensor(1.0, device=device)
-            eps = model(x, tt, c)
+            eps = model(x, tt, c, z)
             if guide is not None:
                 with torch.enable_grad():
                     eps = eps - (1 - a_t).sqrt() * guide(x, tt, rows)

@@ -28,7 +28,14 @@ import torch
 
 from clavadb.encoding import TableEncoder, supported
 from clavadb.errors import ClavaError
-from clavadb.model.artifact import EdgeModel, TableModel, child_edges, parent_edges
+from clavadb.model.artifact import (
+    EdgeModel,
+    TableModel,
+    child_edges,
+    context_blocks,
+    parent_context,
+    parent_edges,
+)
 from clavadb.model.classifier import train_classifier
 from clavadb.model.clustering import LabelCodec, cluster_edge, cluster_features
 from clavadb.model.diffusion import Diffusion, TimeMLP, train_denoiser, train_loop
@@ -201,10 +208,15 @@ class Fitter:
         if s.conditional and self.method == "clava":
             tm.cond_edges = [ei for ei in parent_edges(self.edges, key) if self.edges[ei].codec is not None]
         cond = self._cond_matrix(tm) if tm.cond_edges else None
+        if s.parent_context and self.method == "clava":
+            tm.ctx_edges = [ei for ei in parent_edges(self.edges, key)
+                            if self.tables[self.edges[ei].parent].enc_dim > 0]
+        ctx = self._context_matrix(tm) if tm.ctx_edges else None
         denoiser, loss = train_denoiser(
             xt, diffusion, s.layers, s.dim_t, s.dropout, s.steps_for(len(x)), s.batch_size, s.lr,
             s.weight_decay, self._gen(1, ti), lambda f: self.prog("train", key, f), cond,
-            [self.edges[ei].n_labels for ei in tm.cond_edges], s.p_uncond)
+            [self.edges[ei].n_labels for ei in tm.cond_edges], s.p_uncond,
+            ctx, context_blocks(tm, self.tables, self.edges) if ctx is not None else None)
         tm.denoiser = Net.of(denoiser)
         tm.lo, tm.hi = x.min(axis=0), x.max(axis=0)
         self.stats["loss"][key] = loss
@@ -252,6 +264,12 @@ class Fitter:
         e.head = Net.of(head)
         self.stats["loss"][f"{e.name}:head"] = loss
         self._tick(e.parent, "label_head", t0)
+
+    def _context_matrix(self, tm: TableModel) -> torch.Tensor:
+        """Per row of tm, the real encoded row of its parent on each context edge (zero without a parent)."""
+        blocks = [parent_context(tm, self.tables, self.edges, ei, self.w.enc[self.edges[ei].parent],
+                                 self.w.pos[ei]) for ei in tm.ctx_edges]
+        return torch.from_numpy(np.sum(blocks, axis=0, dtype=np.float32)).to(self.device)
 
     def _cond_matrix(self, tm: TableModel) -> torch.Tensor:
         """Per row of tm, the label of its parent row for each conditioning edge ("no label" without parent)."""

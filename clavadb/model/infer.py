@@ -63,6 +63,7 @@ class MLP:
     hidden: tuple[tuple[np.ndarray, np.ndarray], ...]
     out: tuple[np.ndarray, np.ndarray]
     cond: tuple[np.ndarray, ...]  # one embedding table per conditioning column; its last row: "no label"
+    ctx: tuple[np.ndarray, np.ndarray] | None = None  # the context map (TimeMLP.ctx), when it has one
 
     @classmethod
     def from_state(cls, state: Mapping[str, np.ndarray]) -> MLP:
@@ -76,7 +77,8 @@ class MLP:
         conds = sorted({int(m.group(1)) for k in state if (m := re.match(r"cond\.(\d+)\.weight$", k))})
         layers = [lin(f"mlp.{i}") for i in mlp]
         return cls(proj=lin("proj"), time=(lin("time_embed.0"), lin("time_embed.2")), hidden=tuple(layers[:-1]),
-                   out=layers[-1], cond=tuple(np.asarray(state[f"cond.{j}.weight"], np.float32) for j in conds))
+                   out=layers[-1], cond=tuple(np.asarray(state[f"cond.{j}.weight"], np.float32) for j in conds),
+                   ctx=lin("ctx") if "ctx.weight" in state else None)
 
     @property
     def dim_t(self) -> int:
@@ -91,18 +93,24 @@ class MLP:
         (w1, b1), (w2, b2) = self.time
         return (_silu(emb @ w1 + b1) @ w2 + b2).astype(np.float32)
 
-    def _input(self, x: np.ndarray, te: np.ndarray, c: np.ndarray | None) -> np.ndarray:
+    def _input(self, x: np.ndarray, te: np.ndarray, c: np.ndarray | None, z: np.ndarray | None = None
+               ) -> np.ndarray:
         h = x @ self.proj[0] + (self.proj[1] + te)
         if c is not None:
             for j, emb in enumerate(self.cond):
                 h += emb[c[:, j]]
         elif self.cond:
             h += sum(emb[-1] for emb in self.cond)
+        if self.ctx is not None:
+            h += self.ctx[1]
+            if z is not None:
+                h += z @ self.ctx[0]
         return h
 
-    def forward(self, x: np.ndarray, te: np.ndarray, c: np.ndarray | None = None) -> np.ndarray:
-        """The network's output for rows x at the step whose time features are te."""
-        h = self._input(x, te, c)
+    def forward(self, x: np.ndarray, te: np.ndarray, c: np.ndarray | None = None, z: np.ndarray | None = None
+                ) -> np.ndarray:
+        """The network's output for rows x at the step whose time features are te (labels c, context z)."""
+        h = self._input(x, te, c, z)
         for w, b in self.hidden:
             h = h @ w
             h += b
@@ -158,7 +166,7 @@ def guidance(classifier: MLP, labels: np.ndarray, eta: float) -> GuideFn:
 def sample(model: MLP, ab: np.ndarray, n: int, d: int, sample_steps: int, seed: int,
            lo: np.ndarray, hi: np.ndarray, ddim_eta: float = 1.0, guide: GuideFn | None = None,
            cond: np.ndarray | None = None, clip_last: bool = True, executor: Executor | None = None,
-           batch: int = BATCH_ROWS) -> np.ndarray:
+           batch: int = BATCH_ROWS, ctx: np.ndarray | None = None) -> np.ndarray:
     """Draw n rows of a d-dim space by strided sampling over the schedule ab (the steps of
     diffusion.sample, one for one): eps predicted, guided (eps - sqrt(1 - ab_t) η ∇), x_0 clipped to
     [lo, hi] (the last one too unless clip_last is False), generalised DDIM update with noise ddim_eta.
@@ -174,10 +182,11 @@ def sample(model: MLP, ab: np.ndarray, n: int, d: int, sample_steps: int, seed: 
         rng = np.random.default_rng(np.random.SeedSequence([seed, start // batch]))
         x = rng.standard_normal((rows.stop - rows.start, d), dtype=np.float32)
         c = cond[rows] if cond is not None else None
+        z = ctx[rows] if ctx is not None else None
         for i, t in enumerate(seq):
             a_t = float(ab[t])
             a_prev = float(ab[seq[i + 1]]) if i + 1 < len(seq) else 1.0
-            eps = model.forward(x, te[i], c)
+            eps = model.forward(x, te[i], c, z)
             if guide is not None:
                 eps -= np.float32(math.sqrt(1 - a_t)) * guide(x, int(t), rows)
             x0 = (x - np.float32(math.sqrt(1 - a_t)) * eps) / np.float32(math.sqrt(a_t))

@@ -43,6 +43,10 @@ class Settings:
     # child model, steered only by classifier guidance.
     conditional: bool = True
     p_uncond: float = 0.1
+    # parent rows as context (beyond the paper): a child's denoiser also takes the encoded row of its parent
+    # on each edge, the real one in training, the synthetic one at sampling (each hidden with p_uncond), so a
+    # child column can follow a parent column more finely than k cluster labels carry it.
+    parent_context: bool = True
     # label heads: a parent's cluster labels drawn from p(c | parent row) after its row is generated, instead
     # of read from the label column its diffusion generated (same joint p(y, c) = p(y) p(c | y)).
     label_head: bool = True
@@ -100,6 +104,7 @@ PRESETS: dict[str, dict[str, Any]] = {
     "paper": {
         "k": 20,  # Table 5 uses 20..50 (50 for MovieLens); override k per dataset
         "conditional": False,
+        "parent_context": False,
         "label_head": False,
         "onehot_max": 0,
         "calibrate": False,

@@ -20,7 +20,7 @@ from clavadb.errors import ConstraintUnsatisfiable
 from clavadb.executor import Executor, LocalExecutor
 from clavadb.keys import fk_column
 from clavadb.model import infer
-from clavadb.model.artifact import EdgeModel, TableModel, parent_edges
+from clavadb.model.artifact import EdgeModel, TableModel, parent_context, parent_edges
 from clavadb.model.groups import assign_forest
 from clavadb.model.matching import Version, assign_random, reconcile
 from clavadb.model.net import Net
@@ -117,7 +117,8 @@ class Sampler:
             n_null = round(scale * tm.n_rows)
         else:
             n_null = int(round(len(pos) * q / (1 - q))) if q > 0 else 0
-        guided = self._draw(tm, len(pos), ti, 2 * v + 1, clabels, ei if self.method == "clava" else None)
+        ctx = (parent_context(tm, self.tables, self.edges, ei, prow, pos) if ei in tm.ctx_edges else None)
+        guided = self._draw(tm, len(pos), ti, 2 * v + 1, clabels, ei if self.method == "clava" else None, ctx)
         free = self._draw(tm, n_null, ti, 2 * v + 2)
         return np.concatenate([guided, free]), np.concatenate([pos, np.full(n_null, -1, np.int64)])
 
@@ -138,8 +139,9 @@ class Sampler:
         return sizes
 
     def _draw(self, tm: TableModel, n: int, ti: int, version: int, labels: np.ndarray | None = None,
-              ei: int | None = None) -> np.ndarray:
-        """n augmented rows of a table; conditioned / guided towards the parent labels of edge `ei` when given."""
+              ei: int | None = None, ctx: np.ndarray | None = None) -> np.ndarray:
+        """n augmented rows of a table; conditioned / guided towards the parent labels of edge `ei` when given,
+        and on the parent rows' context `ctx` (artifact.parent_context) when the denoiser takes one."""
         if n == 0 or tm.dim == 0 or tm.denoiser is None:
             return np.zeros((n, tm.dim), np.float32)
         s = self.s
@@ -154,15 +156,15 @@ class Sampler:
         if self.backend == "numpy":
             y = infer.sample(tm.denoiser.numpy(), self.ab, n, tm.space.dim, s.sample_steps, seed, tm.lo, tm.hi,
                              s.ddim_eta, infer.guidance(guide.numpy(), labels, s.eta) if guide else None, cond,
-                             clip_last=not calibrate, executor=self.executor)
+                             clip_last=not calibrate, executor=self.executor, ctx=ctx)
         else:
-            y = self._torch_sample(tm, n, seed, guide, labels, cond, clip_last=not calibrate)
+            y = self._torch_sample(tm, n, seed, guide, labels, cond, clip_last=not calibrate, ctx=ctx)
         x = tm.space.from_space(tm.space.calibrate(y) if calibrate else y)
         self._draw_labels(tm, x, cond, np.random.default_rng(self._seed(ti, version, 3)), calibrate)
         return x
 
     def _torch_sample(self, tm: TableModel, n: int, seed: int, guide: Net | None, labels: np.ndarray | None,
-                      cond: np.ndarray | None, clip_last: bool) -> np.ndarray:
+                      cond: np.ndarray | None, clip_last: bool, ctx: np.ndarray | None = None) -> np.ndarray:
         """The same draw with torch, for a GPU: there the networks of the paper's preset pay off."""
         import torch
 
@@ -177,7 +179,8 @@ class Sampler:
         diffusion = Diffusion(self.s.timesteps, self.s.schedule).to(dev)
         y = sample(tm.denoiser.torch(dev), diffusion, n, tm.space.dim, self.s.sample_steps, gen, dev,
                    torch.from_numpy(tm.lo).to(dev), torch.from_numpy(tm.hi).to(dev), self.s.ddim_eta, fn,
-                   self.s.sample_batch, c, clip_last=clip_last)
+                   self.s.sample_batch, c, clip_last=clip_last,
+                   ctx=torch.from_numpy(ctx).to(dev) if ctx is not None else None)
         return y.cpu().numpy()
 
     def _draw_labels(self, tm: TableModel, x: np.ndarray, cond: np.ndarray | None, rng: np.random.Generator,
