@@ -39,6 +39,23 @@ def test_forward_and_guidance_gradient_match_torch():
                                    atol=1e-6, rtol=1e-4)
 
 
+def test_parent_context_matches_torch():
+    """A denoiser with a parent-row context: NumPy and torch agree with a context, and without one (unknown:
+    the zero context) both add the map's bias only."""
+    torch.manual_seed(1)
+    den = TimeMLP(6, 6, [16], 8, 0.0, None, d_ctx=4).eval()
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((50, 6)).astype(np.float32)
+    z = rng.standard_normal((50, 4)).astype(np.float32)
+    m = _numpy(den)
+    with torch.no_grad():
+        want = den(torch.from_numpy(x), torch.tensor([5]), None, torch.from_numpy(z)).numpy()
+        want_free = den(torch.from_numpy(x), torch.tensor([5]), None, torch.zeros(50, 4)).numpy()
+    np.testing.assert_allclose(m.forward(x, m.time_features(5), None, z), want, atol=1e-5)
+    np.testing.assert_allclose(m.forward(x, m.time_features(5)), want_free, atol=1e-5)
+    assert not np.allclose(want, want_free)
+
+
 def test_schedule_matches_torch():
     for schedule in ("cosine", "linear"):
         np.testing.assert_allclose(infer.alphas_cumprod(1000, schedule),
