@@ -587,7 +587,7 @@ def report(console: Console, real, synth, html_path, json_path, schemas, max_row
     console.begin("report", f"{dsns.redact(real)} against {dsns.redact(synth)}")
     t0 = time.perf_counter()
     result = run_report(real, synth, schemas=list(schemas) or None, html=html_path, json_path=json_path,
-                        max_rows=max_rows, seed=seed, model=model_path)
+                        max_rows=max_rows, seed=seed, model=model_path, progress=console.progress)
     console.end_progress()
     if not quiet:
         console.echo(result.summary())

@@ -69,3 +69,21 @@ def test_sample_stage_reports_each_table(tmp_path):
     assert done == {"artist", "album"}, sample
     last = sample[-1]
     assert last["rows"] == last["rows_total"] > 0, last
+
+
+def test_report_shows_its_steps(tmp_path):
+    """`report` says each step it takes (reading each table, then each measure), with the share done."""
+    from clavadb.report.run import run_report
+
+    src = tmp_path / "chinook.duckdb"
+    write_example("chinook", str(src))
+    seen: list[tuple[str, str, float]] = []
+    run_report(str(src), str(src), max_rows=2000, discriminators=False,
+               progress=lambda stage, step, fraction: seen.append((stage, step, fraction)))
+    steps = [step for _, step, _ in seen]
+    assert {s[0] for s in seen} == {"report"}
+    assert steps[:2] == ["read artist", "read employee"] and "read track" in steps, steps
+    assert [s for s in steps if not s.startswith("read")] == ["validity", "1-way", "cardinality", "pairs",
+                                                               "privacy", ""], steps
+    fractions = [f for _, _, f in seen]
+    assert fractions == sorted(fractions) and fractions[0] == 0.0 and fractions[-1] == 1.0, fractions

@@ -23,7 +23,7 @@ pair with its children's in k-hop scores.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 import numpy as np
@@ -48,12 +48,13 @@ CARD_BINS = 30
 
 def evaluate(schema: Schema, real: Mapping[str, pd.DataFrame], synth: Mapping[str, pd.DataFrame], *,
              max_rows: int = 50_000, seed: int = 0, plans: list[ColumnPlan] | None = None,
-             discriminators: bool = True) -> ReportResult:
+             discriminators: bool = True, progress: Callable[[str], None] | None = None) -> ReportResult:
     """Every measure of the report (see the module doc).
 
     plans: the copy's column plan (from its model file); None re-derives it from the real rows with the
     pipeline's detector, as `clone` does without a config. discriminators: run DDA and C2ST (the slowest
-    part: seconds to minutes per database)."""
+    part: seconds to minutes per database). progress: called with the name of each measure as it starts
+    (one of MEASURES)."""
     t0 = time.perf_counter()
     res = ReportResult()
     res.run = {"clavadb": clavadb.__version__, "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
@@ -69,7 +70,7 @@ def evaluate(schema: Schema, real: Mapping[str, pd.DataFrame], synth: Mapping[st
     ws = Workspace()
     try:
         views = _register(ws, keys, real, synth, max_rows, seed, res)
-        _run(ws, schema, keys, views, res, seed, plans, discriminators)
+        _run(ws, schema, keys, views, res, seed, plans, discriminators, progress or (lambda step: None))
     finally:
         ws.close()
     res.seconds = round(time.perf_counter() - t0, 3)
@@ -125,8 +126,12 @@ def _skipped(plans: list[ColumnPlan]) -> dict[str, dict[str, str]]:
     return out
 
 
+# the report's measures in the order they run (progress names them)
+MEASURES = ("validity", "1-way", "cardinality", "pairs", "privacy", "discriminators")
+
+
 def _run(ws: Workspace, schema: Schema, keys: list[str], views: _Views, res: ReportResult, seed: int,
-         plans: list[ColumnPlan], discriminators: bool) -> None:
+         plans: list[ColumnPlan], discriminators: bool, progress: Callable[[str], None]) -> None:
     skip = _skipped(plans)
     kept = {p.table for p in plans if p.action == "keep"}
     specs = {k: classify(ws, schema.tables[k], views.full["r"][k], skip.get(k)) for k in keys}
@@ -137,6 +142,7 @@ def _run(ws: Workspace, schema: Schema, keys: list[str], views: _Views, res: Rep
                 spec.role, spec.reason = "skipped", "missing from the synthetic data"
     partner = {k: [s for s in specs[k].values() if s.modeled] for k in keys}  # columns in k-hop pairs
     modeled = {k: [] if k in kept else partner[k] for k in keys}  # columns scored as the table's own
+    progress("validity")
     for k in keys:
         res.validity[k] = check_table(ws, schema, schema.tables[k], views.full["s"])
         res.tables[k] = {
@@ -149,11 +155,16 @@ def _run(ws: Workspace, schema: Schema, keys: list[str], views: _Views, res: Rep
             "skipped_columns": {s.name: s.reason for s in specs[k].values() if not s.modeled},
             "scores": {},
         }
+    progress("1-way")
     _one_way(ws, keys, modeled, views, res)
+    progress("cardinality")
     _cardinality(ws, schema, keys, views, res)
+    progress("pairs")
     _pairs(ws, schema, keys, modeled, partner, views, res)
+    progress("privacy")
     _privacy(ws, keys, modeled, res.tables, views, res, seed)
     if discriminators:
+        progress("discriminators")
         _discriminators(ws, schema, keys, modeled, kept, views, res, seed)
     _overall(res)
 

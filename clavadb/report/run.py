@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,7 @@ from clavadb.privacy import ColumnPlan
 from clavadb.schema import Table
 from clavadb.state import PipelineState
 
-from .metrics import evaluate
+from .metrics import MEASURES, evaluate
 from .result import ReportResult
 
 # kinds DuckDB cannot scan from pandas objects reliably; the report only needs them as text
@@ -25,12 +26,15 @@ TEXT_ONLY_KINDS = {"json", "array", "other", "uuid"}
 
 def run_report(real_dsn: str, synth_dsn: str, *, schemas: list[str] | None = None, html: str | None = None,
                json_path: str | None = None, max_rows: int = 50_000, seed: int = 0, model: str | None = None,
-               discriminators: bool = True) -> ReportResult:
+               discriminators: bool = True, progress: Callable[[str, str, float], None] | None = None
+               ) -> ReportResult:
     """Measure the synthetic database `synth_dsn` against the real `real_dsn`; write HTML and/or JSON.
 
     model: the model file the copy was sampled from: its column plan (which columns were generated, which
     tables kept) and its preset and seed go into the report; without it the plan is re-derived from the
-    real rows and the preset and seed read "unknown"."""
+    real rows and the preset and seed read "unknown". progress: called as ("report", step, fraction done)
+    as each step starts: reading each table, then each measure."""
+    report = progress or (lambda stage, step, fraction: None)
     info, plans = _model_info(model) if model else ({}, None)
     with open_adapter(real_dsn, read_only=True) as real_db, open_adapter(synth_dsn, read_only=True) as synth_db:
         schema = real_db.introspect(schemas)
@@ -39,9 +43,21 @@ def run_report(real_dsn: str, synth_dsn: str, *, schemas: list[str] | None = Non
         if len(missing) == len(schema.tables) and missing:
             raise ClavaError(f"the synthetic database {synth_dsn!r} has none of the real tables",
                              "check the DSN and --schema of both databases")
-        real = {k: _frame(real_db, t, t) for k, t in schema.tables.items()}
-        synth = {k: _frame(synth_db, synth_schema.tables[k], t) for k, t in schema.tables.items() if k not in missing}
-    result = evaluate(schema, real, synth, max_rows=max_rows, seed=seed, plans=plans, discriminators=discriminators)
+        n_steps = len(schema.tables) + len(MEASURES)
+        real, synth = {}, {}
+        for i, (k, t) in enumerate(schema.tables.items()):
+            report("report", f"read {k}", i / n_steps)
+            real[k] = _frame(real_db, t, t)
+            if k not in missing:
+                synth[k] = _frame(synth_db, synth_schema.tables[k], t)
+    done = len(schema.tables)
+
+    def measure(step: str) -> None:
+        report("report", step, (done + MEASURES.index(step)) / n_steps)
+
+    result = evaluate(schema, real, synth, max_rows=max_rows, seed=seed, plans=plans, discriminators=discriminators,
+                      progress=measure)
+    report("report", "", 1.0)
     result.run.update(info)
     if json_path:
         Path(json_path).write_text(json.dumps(result.to_dict(), indent=1))
