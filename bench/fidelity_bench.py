@@ -47,6 +47,7 @@ def cli(*args: str) -> tuple[float, str]:
 def dependency_checks(real: str, synth: str, model: str) -> list[dict]:
     """Share of synthetic rows where each dependency of the model file holds (see the module docstring)."""
     import duckdb
+    import pandas as pd
 
     from clavadb.model_check import load_model
     from clavadb.sql import qident
@@ -66,14 +67,17 @@ def dependency_checks(real: str, synth: str, model: str) -> list[dict]:
                 on = " AND ".join(f"c.{qident(a)} = p.{qident(b)}" for a, b in zip(fk.columns, fk.ref_columns, strict=True))
                 share = con.execute(f"SELECT avg(CASE WHEN c.{dep} IS NOT DISTINCT FROM p.{det} THEN 1 ELSE 0 END) "
                                     f"FROM {t} c JOIN {qident(d['parent'])} p ON {on}").fetchone()[0]
-            else:
+            else:  # "table": dependent = map(determinant); "given": map(dependent) = determinant
                 keys, vals = d["mapping"]
-                con.register("__map", {"k": [str(v) for v in keys], "v": [str(v) for v in vals]})
-                share = con.execute(f"SELECT avg(CASE WHEN CAST(t.{dep} AS VARCHAR) IS NOT DISTINCT FROM m.v "
-                                    f"THEN 1 ELSE 0 END) FROM {t} t JOIN __map m ON CAST(t.{det} AS VARCHAR) = m.k"
+                key_col, val_col = (det, dep) if d["kind"] == "table" else (dep, det)
+                con.register("__map", pd.DataFrame({"k": [None if v is None else str(v) for v in keys],
+                                                    "v": [None if v is None else str(v) for v in vals]}))
+                share = con.execute(f"SELECT avg(CASE WHEN CAST(t.{val_col} AS VARCHAR) IS NOT DISTINCT FROM m.v "
+                                    f"THEN 1 ELSE 0 END) FROM {t} t JOIN __map m ON CAST(t.{key_col} AS VARCHAR) = m.k"
                                     ).fetchone()[0]
                 con.unregister("__map")
-            out.append({"rule": f"{d['table']}.{d['dependent']} <- "
+            arrow = "drawn given" if d["kind"] == "given" else "<-"
+            out.append({"rule": f"{d['table']}.{d['dependent']} {arrow} "
                                 f"{(d['parent'] + '.') if d['kind'] == 'fk' else ''}{d['determinant']}",
                         "real": d["consistency"], "synthetic": share})
     finally:

@@ -137,9 +137,9 @@ def train_denoiser(x0: torch.Tensor, diffusion: Diffusion, layers: list[int], di
                    ctx_blocks: list[slice] | None = None) -> tuple[TimeMLP, float]:
     """cond: (n, len(n_cond)) parent-edge labels per row (the "no label" index where a row has no parent);
     each label is hidden with probability p_uncond so the model also learns the unconditional rows.
-    ctx: (n, d_ctx) context per row, in blocks (`ctx_blocks`, one per parent edge); each block is zeroed with
-    probability p_uncond, so that a row drawn with one parent known and another not is in the training
-    distribution."""
+    ctx: (n, d_ctx) context per row, in blocks (`ctx_blocks`, one per parent edge). As at sampling, where a
+    child is drawn under one parent edge at a time (its other parents are matched afterwards), each training
+    row keeps one block, drawn uniformly, and zeros the others; with probability p_uncond it keeps none."""
     device = x0.device
     d = x0.shape[1]
     model = TimeMLP(d, d, layers, dim_t, dropout, n_cond if cond is not None else None,
@@ -162,8 +162,9 @@ def train_denoiser(x0: torch.Tensor, diffusion: Diffusion, layers: list[int], di
             c = torch.where(hide, null[None, :], c)
         z = None
         if ctx is not None:
-            keep = torch.rand((len(idx), n_blocks), generator=gen, device=device) >= p_uncond
-            z = ctx[idx] * keep[:, block_of]
+            one = torch.randint(0, n_blocks, (len(idx),), generator=gen, device=device)
+            keep = torch.rand(len(idx), generator=gen, device=device) >= p_uncond
+            z = ctx[idx] * ((block_of[None, :] == one[:, None]) & keep[:, None])
         return nn.functional.mse_loss(model(diffusion.noisy(x, t, noise), t, c, z), noise)
 
     loss = train_loop(model, loss_fn, len(x0), steps, batch_size, lr, weight_decay, gen, device, progress)
