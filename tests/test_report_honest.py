@@ -88,6 +88,11 @@ def test_numbers_agree_with_the_metrics(chinook_copy):
     # privacy comes before the fidelity charts; the run is described on the page
     assert page.index("<h2>Privacy</h2>") < page.index("<h2>Column distributions</h2>")
     assert "clavadb</b> " in page and "report date" in page
+    # quasi-identifiers per table, the copy's share beside the holdout's
+    qi = {k: d for k, d in res.privacy["dcr"].items() if d.get("qi_unique_share") is not None}
+    assert qi and "singled out by categories" in page
+    for d in qi.values():
+        assert f"{100 * d['qi_unique_share']:.1f}%</td><td>{100 * d['holdout_qi_unique_share']:.1f}%" in page
 
 
 def test_run_report_reads_the_model_file(chinook_copy, tmp_path):

@@ -254,7 +254,9 @@ def _privacy(r: ReportResult) -> str:
            "Synthetic rows should not lie closer to the real rows than real rows lie to each other "
            "(holdout: a fifth of the real sample against the other four fifths). Red: a table whose real rows are "
            f"at least {100 * UNIQUE_SHARE:.0f}% unique (where an equal row can identify someone) and whose copy is "
-           "closer, or more often equal, to the real rows than the holdout is. "
+           "closer, or more often equal, to the real rows than the holdout is. Singled out by categories: the "
+           "share of rows whose combination of categorical columns (a quasi-identifier) is one real row's alone; "
+           "red where the copy's share is above the holdout's. "
            f"{svg.legend().replace('real', 'real holdout', 1)}</div>"]
     rows = []
     figs = []
@@ -262,21 +264,26 @@ def _privacy(r: ReportResult) -> str:
         unique = d["real_unique_share"] >= UNIQUE_SHARE
         close = unique and d["median"] < d["holdout_median"]
         copied = unique and d["exact_copies"] > d["holdout_exact_copies"]
+        qi, qi_hold = d.get("qi_unique_share"), d.get("holdout_qi_unique_share")
+        singles = qi is not None and qi_hold is not None and qi > qi_hold
+        qi_cells = (f"<td class='{'bad' if singles else ''}'>{100 * qi:.1f}%</td><td>{100 * qi_hold:.1f}%</td>"
+                    if qi is not None and qi_hold is not None else "<td>-</td><td>-</td>")
         rows.append(f"<tr><td class='l'>{escape(k)}</td><td>{100 * d['real_unique_share']:.0f}%</td>"
                     f"<td class='{'bad' if close else ''}'>{d['median']:.3f}</td><td>{d['holdout_median']:.3f}</td>"
                     f"<td>{d['p5']:.3f}</td><td>{d['holdout_p5']:.3f}</td>"
                     f"<td class='{'bad' if copied else ''}'>{100 * d['exact_copies']:.1f}%</td>"
-                    f"<td>{100 * d['holdout_exact_copies']:.1f}%</td><td>{d['synthetic_rows']:,} / "
+                    f"<td>{100 * d['holdout_exact_copies']:.1f}%</td>{qi_cells}<td>{d['synthetic_rows']:,} / "
                     f"{d['reference_rows']:,}</td></tr>")
         figs.append(_fig(f"DCR {escape(k)}", svg.hist_bars(
             d["hist_edges"], _share(d["hist_holdout"]), _share(d["hist_synthetic"]), w=300, h=130)))
     for k, t in r.tables.items():
         if t.get("kept"):
             rows.append(f"<tr><td class='l'>{escape(k)} <span class='tag'>kept</span></td>"
-                        "<td colspan='8' class='l'>a lookup table copied as is: its rows are the real ones by "
+                        "<td colspan='10' class='l'>a lookup table copied as is: its rows are the real ones by "
                         "design, left out of the privacy measures</td></tr>")
     out.append("<table><tr><th class='l'>table</th><th>unique real rows</th><th>median DCR</th><th>holdout median</th><th>5th pct</th>"
-               "<th>holdout 5th pct</th><th>exact copies</th><th>holdout exact</th><th>rows compared / reference</th>"
+               "<th>holdout 5th pct</th><th>exact copies</th><th>holdout exact</th><th>singled out by categories</th>"
+               "<th>holdout singled out</th><th>rows compared / reference</th>"
                f"</tr>{''.join(rows)}</table><div class='grid'>{''.join(figs)}</div>")
     pii = r.privacy.get("pii", [])
     if pii:
