@@ -56,6 +56,20 @@ def test_parent_context_matches_torch():
     assert not np.allclose(want, want_free)
 
 
+def test_activations_at_extreme_inputs_are_exact_and_silent():
+    """Very negative pre-activations overflow exp(-z) to inf: the results are the exact limits (silu 0,
+    sigmoid 0) and no RuntimeWarning reaches the user's console."""
+    import warnings
+
+    z = np.array([-1000.0, -100.0, 0.0, 100.0], np.float32)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        sig = infer._sigmoid(z.copy())
+        silu = infer._silu(z.copy())
+    np.testing.assert_allclose(sig, [0.0, 0.0, 0.5, 1.0], atol=1e-30)
+    np.testing.assert_allclose(silu, [0.0, 0.0, 0.0, 100.0], atol=1e-30)
+
+
 def test_schedule_matches_torch():
     for schedule in ("cosine", "linear"):
         np.testing.assert_allclose(infer.alphas_cumprod(1000, schedule),
