@@ -458,8 +458,8 @@ def _sample_and_write(console: Console, syn, dst: str, scale: float, seed: int, 
         console.begin("write")
         data = {k: _batches(console, k, t, WRITE_BATCH_ROWS) for k, t in arrow.items()}
         report = timer.run("write", lambda: out.write(synth.schema, data, replace=replace, cascade=cascade))
-    for s in report.type_substitutions:
-        console.note(f"type substituted: {s}")
+    for s in report.type_substitutions:  # "t.c: tsvector -> VARCHAR", or a sentence of its own
+        console.note(f"type substituted: {s}" if " -> " in s else s)
     repairs = {t: {k: v for k, v in r.items() if v} for t, r in synth.repairs.items()} if synth.repairs else {}
     repairs = {t: r for t, r in repairs.items() if r}
     rows = sum(report.tables.values())

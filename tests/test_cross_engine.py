@@ -239,3 +239,27 @@ def test_read_only_source_cannot_be_written(pg_dataset, duckdb_movielens):
             schema = a.introspect()
             with pytest.raises(Exception, match="read-only"):
                 a.write(schema, {})
+
+
+def test_nul_bytes_reach_postgresql_without_them(new_pg, tmp_path):
+    """DuckDB text may hold NUL bytes, PostgreSQL text cannot: the clone writes those values without them and
+    says so, instead of failing at the write after the whole fit."""
+    from click.testing import CliRunner
+
+    from clavadb.cli import main
+
+    src = tmp_path / "nul.duckdb"
+    con = duckdb.connect(str(src))
+    con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, note VARCHAR NOT NULL, x DOUBLE)")
+    con.executemany("INSERT INTO t VALUES (?, ?, ?)",
+                    [(i, ["a", "b", "c\x00d"][i % 3], float(i % 7)) for i in range(300)])
+    con.close()
+    dst = new_pg("nul")
+    r = CliRunner().invoke(main, ["clone", str(src), dst, "--preset", "test", "--seed", "1"],
+                           catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert "t.note: NUL bytes removed from" in r.output, r.output
+    with psycopg.connect(dst) as c:
+        values = {v for (v,) in c.execute("SELECT DISTINCT note FROM t").fetchall()}
+    assert values and values <= {"a", "b", "cd"}, values
+    assert "cd" in values

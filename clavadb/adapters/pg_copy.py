@@ -223,13 +223,35 @@ def _pg_array_literal(arr: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise("{", joined, "}", "")
 
 
-def copy_in(cur, table_sql: str, columns: list[str], batches: Iterable[pa.RecordBatch | pa.Table]) -> int:
-    """COPY batches into a table; returns the number of rows sent."""
+def copy_in(cur, table_sql: str, columns: list[str], batches: Iterable[pa.RecordBatch | pa.Table],
+            nul_counts: dict[str, int] | None = None) -> int:
+    """COPY batches into a table; returns the number of rows sent. PostgreSQL text cannot hold a NUL byte
+    (another engine's text can): text values are sent without theirs, counted per column in `nul_counts`."""
     cols = ", ".join(qident(c) for c in columns)
     rows = 0
     with cur.copy(f"COPY {table_sql} ({cols}) FROM STDIN (FORMAT csv)") as copy:
         for b in batches:
             if b.num_rows:
-                copy.write(to_csv_bytes(b))
+                copy.write(to_csv_bytes(_without_nul(b, nul_counts)))
                 rows += b.num_rows
     return rows
+
+
+def _without_nul(batch: pa.RecordBatch | pa.Table, counts: dict[str, int] | None) -> pa.RecordBatch | pa.Table:
+    """The batch with NUL bytes removed from its text columns (one vectorised scan per text column)."""
+    cols = list(batch.columns)
+    changed = False
+    for i, (name, col) in enumerate(zip(batch.schema.names, cols, strict=True)):
+        if not (pa.types.is_string(col.type) or pa.types.is_large_string(col.type)):
+            continue
+        hit = pc.match_substring(col, "\x00")
+        n = pc.sum(hit).as_py() or 0
+        if n:
+            cols[i] = pc.replace_substring(col, "\x00", "")
+            changed = True
+            if counts is not None:
+                counts[name] = counts.get(name, 0) + n
+    if not changed:
+        return batch
+    cls = pa.Table if isinstance(batch, pa.Table) else pa.RecordBatch
+    return cls.from_arrays(cols, schema=batch.schema)

@@ -283,7 +283,10 @@ class PostgresAdapter(Adapter):
             con.execute(sql)
         with con.cursor() as cur:
             for key, t in schema.tables.items():
-                report.tables[key] = self._load(cur, schema, t, data.get(key))
+                nul: dict[str, int] = {}
+                report.tables[key] = self._load(cur, schema, t, data.get(key), nul)
+                subs.extend(f"{key}.{c}: NUL bytes removed from {n:,} values (PostgreSQL text cannot hold them)"
+                            for c, n in nul.items())
         n = 0
         for t in schema.tables.values():
             for sql in ddl.key_ddl(t):
@@ -317,7 +320,7 @@ class PostgresAdapter(Adapter):
             subs.append(f"{t.key}: CHECK {name} skipped (not valid in PostgreSQL)")
             return 0
 
-    def _load(self, cur, schema: Schema, t: Table, rows) -> int:
+    def _load(self, cur, schema: Schema, t: Table, rows, nul_counts: dict[str, int] | None = None) -> int:
         if rows is None:
             return 0
         # generated columns are computed here when the schema is PostgreSQL's, loaded otherwise
@@ -327,7 +330,7 @@ class PostgresAdapter(Adapter):
             batches = rows.select(present).to_batches(max_chunksize=BATCH_ROWS)
         else:
             batches, present = _select_stream(rows, cols)
-        return copy_in(cur, ddl.table_sql(t), present, batches)
+        return copy_in(cur, ddl.table_sql(t), present, batches, nul_counts)
 
     # -- CHECK evaluation -----------------------------------------------------------------------------
     def evaluate_checks(self, table: Table, data: pa.Table, schema: Schema | None = None) -> dict[str, np.ndarray]:
