@@ -180,8 +180,10 @@ def _lookup(frame: pd.DataFrame, table: Table, fk: ForeignKey, frames: Mapping[s
         if pd.api.types.is_integer_dtype(src.dtype):
             src = src.astype("Int64")
         vals = src.iloc[idx] if len(parent) else pd.Series(pd.NA, index=range(len(frame)), dtype=object)
-        vals = pd.Series(vals.to_numpy(), index=frame.index, dtype=vals.dtype).mask(null)
-        new[c] = vals
+        vals = pd.Series(vals.to_numpy(), index=frame.index, dtype=vals.dtype)
+        # a column shared with an FK looked up before (flights.origin of origin -> airports and of
+        # (origin, time_hour) -> weather) keeps that FK's value where this one is NULL
+        new[c] = vals.where(~null, frame[c]) if c in frame else vals.mask(null)
     return frame.assign(**new)
 
 
@@ -191,8 +193,15 @@ def _repair_composite(table: Table, frame: pd.DataFrame, graph_fks: list[Foreign
     duplicates get another parent row on the FK with the most parent rows."""
     pk = set(table.primary_key)
     fks = [fk for fk in graph_fks if set(fk.columns) <= pk and fk_column(fk) in frame]
-    if len(pk) < 2 or not fks or {c for fk in fks for c in fk.columns} != pk:
+    if not pk or not fks or {c for fk in fks for c in fk.columns} != pk:
         return frame
+    whole = [fk for fk in fks if set(fk.columns) == pk]
+    if whole:
+        return _repair_one_to_one(table, frame, whole[0], frames, rng)
+    if len(pk) < 2:
+        return frame
+    # an FK inside a wider one decides nothing of its own: the wider FK's parent row sets its columns
+    fks = [fk for fk in fks if not any(set(fk.columns) < set(o.columns) for o in fks)]
     cols = [fk_column(fk) for fk in fks]
     free = max(fks, key=lambda fk: len(frames.get(fk.ref_table, ())))
     m = len(frames.get(free.ref_table, ()))
@@ -211,6 +220,25 @@ def _repair_composite(table: Table, frame: pd.DataFrame, graph_fks: list[Foreign
         f"too many rows per parent for {free.ref_table}'s {m} rows; sample fewer rows")
 
 
+def _repair_one_to_one(table: Table, frame: pd.DataFrame, fk: ForeignKey, frames: Mapping[str, pd.DataFrame],
+                       rng: np.random.Generator) -> pd.DataFrame:
+    """An FK over the whole primary key (store_returns(item, ticket) -> store_sales) makes each row the only
+    child of its parent row: rows sharing a parent row move to parent rows no other row took."""
+    col = fk_column(fk)
+    pos = frame[col].astype("Int64")
+    dup = (pos.duplicated(keep="first") & pos.notna()).to_numpy()
+    if not dup.any():
+        return frame
+    m = len(frames.get(fk.ref_table, ()))
+    unused = np.setdiff1d(np.arange(m), pos[~dup].dropna().to_numpy(dtype=np.int64))
+    if len(unused) < dup.sum():
+        raise ConstraintUnsatisfiable(
+            f"{table.key}: {len(frame)} rows for {m} rows of {fk.ref_table}, each the only child of its row "
+            f"(the primary key is the foreign key {fk.name})", "sample fewer rows")
+    pos[dup] = rng.choice(unused, size=int(dup.sum()), replace=False)
+    return frame.assign(**{col: pos})
+
+
 def assign_keys(schema: Schema, frames: dict[str, pd.DataFrame], key_stats: Mapping,
                 seed: int) -> dict[str, pd.DataFrame]:
     """Fill PK, referenced-key and FK columns of every table (parents first), then drop the positions.
@@ -225,7 +253,9 @@ def assign_keys(schema: Schema, frames: dict[str, pd.DataFrame], key_stats: Mapp
         frame = out[key]
         fks = [fk for fk in table.foreign_keys if fk.ref_table in out and not graph.is_deferred(key, fk.name)]
         frame = _repair_composite(table, frame, fks, out, rng)
-        for fk in fks:
+        # narrower FKs first: where FKs share columns, the wider FK's parent row sets them last, and that
+        # row's own FKs keep the narrower ones valid
+        for fk in sorted(fks, key=lambda f: len(f.columns)):
             frame = _lookup(frame, table, fk, out)
         fk_cols = sorted(table.fk_columns() & set(table.primary_key))
         for c in _generated_keys(schema, table):

@@ -88,3 +88,4 @@ def test_arrays_clone_duckdb_and_postgres(tmp_path, new_pg):
     with psycopg.connect(pg_dst) as con:
         ia, ba = con.execute("select ia, ba from arr_t limit 1").fetchone()
         assert len(ia) == 2 and all(isinstance(v, bool) for v in ba)
+

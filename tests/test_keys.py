@@ -170,3 +170,61 @@ def test_positions_out_of_range(chinook):
     given["album"].loc[0, keys.fk_column(fk)] = len(given["artist"])
     with pytest.raises(Exception, match="out of range"):
         keys.assign_keys(schema, given, {}, seed=1)
+
+
+def _int(name: str, nullable: bool = False) -> Column:
+    return Column(name, "integer", "int", nullable=nullable)
+
+
+def test_primary_key_that_is_a_whole_foreign_key_is_one_to_one():
+    """returns(item, ticket) -> sales(item, ticket) and item -> item: the sale's row sets both columns and
+    no two returns share a sale (the item FK overwrote the sale's item, and rows repeated the key)."""
+    item = Table("item", columns=[_int("sk")], primary_key=["sk"])
+    sales = Table("sales", columns=[_int("s_item"), _int("s_ticket")], primary_key=["s_item", "s_ticket"],
+                  foreign_keys=[ForeignKey("s_item_fk", ["s_item"], "item", ["sk"])])
+    returns = Table("returns", columns=[_int("r_item"), _int("r_ticket")], primary_key=["r_item", "r_ticket"],
+                    foreign_keys=[ForeignKey("r_sale_fk", ["r_item", "r_ticket"], "sales", ["s_item", "s_ticket"]),
+                                  ForeignKey("r_item_fk", ["r_item"], "item", ["sk"])])
+    schema = Schema("duckdb", tables={"item": item, "sales": sales, "returns": returns})
+    rng = np.random.default_rng(0)
+    given = {"item": pd.DataFrame(index=range(5)),
+             "sales": pd.DataFrame({"__fk__s_item_fk": pd.array(rng.integers(0, 5, 40), dtype="Int64")}),
+             "returns": pd.DataFrame({"__fk__r_sale_fk": pd.array(np.arange(20) // 2, dtype="Int64"),
+                                      "__fk__r_item_fk": pd.array(rng.integers(0, 5, 20), dtype="Int64")})}
+    out = keys.assign_keys(schema, given, {}, seed=1)
+    r, s = out["returns"], out["sales"]
+    assert len(r) == 20 and not r.duplicated(["r_item", "r_ticket"]).any()
+    pairs = set(zip(s.s_item, s.s_ticket, strict=True))
+    assert all(p in pairs for p in zip(r.r_item, r.r_ticket, strict=True))
+    with pytest.raises(ConstraintUnsatisfiable, match="only child"):
+        more = dict(given, returns=pd.DataFrame({"__fk__r_sale_fk": pd.array(np.zeros(41, int), dtype="Int64"),
+                                                 "__fk__r_item_fk": pd.array(np.zeros(41, int), dtype="Int64")}))
+        keys.assign_keys(schema, more, {}, seed=1)
+
+
+@pytest.mark.parametrize("wide_first", [True, False])
+def test_overlapping_foreign_keys_agree(wide_first):
+    """flights.origin is in origin -> airports and in the nullable (origin, hour) -> weather: where the weather
+    FK is set both hold, where it is NULL the origin stays (it was overwritten, or NULLed with the hour)."""
+    airports = Table("airports", columns=[Column("faa", "text", "text", nullable=False)], primary_key=["faa"])
+    weather = Table("weather", columns=[Column("origin", "text", "text", nullable=False), _int("hour")],
+                    primary_key=["origin", "hour"],
+                    foreign_keys=[ForeignKey("w_fk", ["origin"], "airports", ["faa"])])
+    fks = [ForeignKey("f_weather", ["origin", "hour"], "weather", ["origin", "hour"]),
+           ForeignKey("f_origin", ["origin"], "airports", ["faa"])]
+    flights = Table("flights", columns=[_int("id"), Column("origin", "text", "text", nullable=False),
+                                        _int("hour", nullable=True)], primary_key=["id"],
+                    foreign_keys=fks if wide_first else fks[::-1])
+    schema = Schema("duckdb", tables={"airports": airports, "weather": weather, "flights": flights})
+    rng = np.random.default_rng(2)
+    wpos = pd.array(rng.integers(0, 30, 200), dtype="Int64")
+    wpos[::4] = pd.NA
+    given = {"airports": pd.DataFrame(index=range(6)),
+             "weather": pd.DataFrame({"__fk__w_fk": pd.array(np.arange(30) % 3, dtype="Int64")}),
+             "flights": pd.DataFrame({"__fk__f_weather": wpos,
+                                      "__fk__f_origin": pd.array(rng.integers(0, 6, 200), dtype="Int64")})}
+    out = keys.assign_keys(schema, given, {}, seed=3)
+    f, w = out["flights"], out["weather"]
+    assert f.origin.notna().all() and f.hour.isna().sum() == 50
+    pairs = set(zip(w.origin, w.hour, strict=True))
+    assert all(p in pairs for p in zip(f.origin[f.hour.notna()], f.hour[f.hour.notna()], strict=True))
