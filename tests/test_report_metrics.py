@@ -157,3 +157,22 @@ def test_synthetic_table_missing_a_column():
     p = res.validity["p"]
     assert p.not_evaluated == ["columns missing: qty, color"] and p.checks == {} and p.not_null == {}
     assert res.scores["cardinality"] == pytest.approx(100.0)
+
+
+def test_a_column_null_in_every_synthetic_row_is_scored(tmp_path):
+    """A date column the copy leaves NULL everywhere reaches the workspace untyped; the report still scores it
+    (found on a TPC-DS copy: "could not choose a best candidate function for epoch(NULL)")."""
+    import duckdb
+
+    from clavadb.report.run import run_report
+
+    for name, expr in (("real", "DATE '2020-01-01' + i::INTEGER"), ("synth", "NULL")):
+        con = duckdb.connect(str(tmp_path / f"{name}.duckdb"))
+        con.execute("CREATE TABLE t (id INTEGER PRIMARY KEY, d DATE, x DOUBLE)")
+        con.execute(f"INSERT INTO t SELECT i, {expr}, i * 0.5 FROM range(100) r(i)")
+        con.close()
+    res = run_report(str(tmp_path / "real.duckdb"), str(tmp_path / "synth.duckdb"), discriminators=False)
+    scored = {c["column"]: c["score"] for c in res.columns}
+    assert set(scored) == {"d", "x"}
+    assert scored["d"] is None or scored["d"] < 20  # no synthetic date where every real row has one
+    assert scored["x"] == pytest.approx(100.0)

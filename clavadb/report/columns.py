@@ -32,7 +32,10 @@ NUMERIC_KINDS = {"int", "float", "decimal", "date", "timestamp", "timestamptz", 
 SMALL_DOMAIN_KINDS = {"int", "decimal", "date"}  # kinds whose few distinct values read as categories
 CATEGORY_KINDS = {"bool", "enum"}
 UNSUPPORTED_KINDS = {"uuid", "json", "bytes", "array", "other"}
-EPOCH_KINDS = {"date", "timestamp", "timestamptz", "time", "interval"}
+# kinds read as seconds through epoch(), each cast to its type first: a side where the column is NULL in every
+# row reaches the workspace untyped (DuckDB's NULL type), for which epoch() has no overload
+EPOCH_KINDS = {"date": "DATE", "timestamp": "TIMESTAMP", "timestamptz": "TIMESTAMPTZ", "time": "TIME",
+               "interval": "INTERVAL"}
 
 
 @dataclass
@@ -57,7 +60,7 @@ class ColumnSpec:
         if self.role == "categorical":
             return f"CAST({col} AS VARCHAR)"
         if self.kind in EPOCH_KINDS:
-            return f"CAST(epoch({col}) AS DOUBLE)"
+            return f"CAST(epoch(CAST({col} AS {EPOCH_KINDS[self.kind]})) AS DOUBLE)"
         return f"CAST({col} AS DOUBLE)"
 
     def codes(self, real: pd.Series, synth: pd.Series) -> tuple[np.ndarray, np.ndarray, int, list]:
