@@ -8,6 +8,7 @@ split over several threads sums in another order, and its last bits would then d
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -59,11 +60,18 @@ class RayExecutor:
         return ray.get([task.remote(shipped, i) for i in items])
 
 
+@functools.cache
+def _controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries, found once: `threadpool_limits` looks them up again on
+    every call (a few ms each, paid per sampled table and version otherwise)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
 def one_blas_thread() -> Any:
     """A context in which BLAS runs on one thread (see the module docstring for why)."""
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(1, user_api="blas")
+    return _controller().limit(limits=1, user_api="blas")
 
 
 def _in_one_blas_thread(fn: Callable[[Any], Any], item: Any) -> Any:

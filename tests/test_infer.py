@@ -110,3 +110,99 @@ def test_ray_workers_draw_the_same_rows_as_local_threads():
                                       infer.sample(*args, executor=LocalExecutor(1), batch=512))
     finally:
         ray.shutdown()
+
+
+class _Recording:
+    """An executor that runs each item here and keeps the items it was given."""
+
+    workers = 2
+
+    def __init__(self):
+        self.items: list = []
+
+    def map(self, fn, items):
+        self.items += list(items)
+        return [fn(i) for i in items]
+
+
+def test_a_table_of_a_few_thousand_rows_spreads_over_the_workers():
+    """The default batch is small enough that a small table's draw is several batches (else one core does
+    all of it), and the rows are those of one worker."""
+    executor = _Recording()
+    rows = infer.sample(*_sample_args(1500), executor=executor)
+    assert len(executor.items) >= 2
+    np.testing.assert_array_equal(rows, infer.sample(*_sample_args(1500), executor=LocalExecutor(2)))
+
+
+def test_strided_steps_run_from_the_noisiest_down_to_zero():
+    for steps in (1, 2, 5, 10, 30, 1000, 5000):
+        seq = infer.strided_steps(1000, steps)
+        assert len(seq) == min(steps, 1000)
+        assert seq[0] == 999 and (steps == 1 or seq[-1] == 0)
+        assert (np.diff(seq) < 0).all()
+    np.testing.assert_array_equal(infer.strided_steps(1000, 30),
+                                  np.unique(np.linspace(0, 999, 30).round().astype(np.int64))[::-1])
+
+
+def test_fewer_steps_keep_shape_range_and_determinism_and_change_the_rows():
+    args = list(_sample_args(2000))
+    for steps in (3, 10):
+        args[4] = steps
+        one = infer.sample(*args)
+        assert one.shape == (2000, 12) and one.min() >= -1.5 and one.max() <= 1.5
+        np.testing.assert_array_equal(one, infer.sample(*args, executor=LocalExecutor(2)))
+    args[4] = 3
+    assert not np.array_equal(infer.sample(*args), one)  # the step count is used, not ignored
+
+
+def test_no_overflow_warning_for_large_pre_activations():
+    """SiLU and sigmoid of very negative inputs (exp(-z) past float32's range) stay finite and quiet."""
+    z = np.array([[-200.0, -90.0, 0.0, 90.0, 200.0]], np.float32)
+    with np.errstate(all="raise"):
+        silu = infer._silu(z.copy())
+        sig = infer._sigmoid(z)
+    np.testing.assert_allclose(silu, torch.nn.functional.silu(torch.from_numpy(z)).numpy(), atol=1e-6)
+    np.testing.assert_allclose(sig, torch.sigmoid(torch.from_numpy(z)).numpy(), atol=1e-6)
+
+
+def _plain_shifted_argmax(scores: np.ndarray, share: np.ndarray, sweeps: int) -> np.ndarray:
+    """The coordinate ascent of space.shifted_argmax written out directly, O(n m^2) per sweep."""
+    n, m = scores.shape
+    target = np.round(share * n).astype(np.int64)
+    target[np.argmax(target)] += n - target.sum()
+    scores = scores.astype(np.float64)
+    b = np.zeros(m)
+    for _ in range(sweeps):
+        for j in range(m):
+            s = scores + b
+            s_j = s[:, j].copy()
+            s[:, j] = -np.inf
+            d = s_j - s.max(axis=1)
+            t = int(target[j])
+            if t <= 0:
+                b[j] -= max(float(d.max()), 0.0) + 1e-6
+            elif t >= n:
+                b[j] -= min(float(d.min()), 0.0) - 1e-6
+            else:
+                part = np.partition(d, [n - t - 1, n - t])
+                b[j] -= (part[n - t - 1] + part[n - t]) / 2
+        counts = np.bincount((scores + b).argmax(axis=1), minlength=m)
+        if np.abs(counts - target).max() <= max(1, n // 1000):
+            break
+    return (scores + b).argmax(axis=1)
+
+
+def test_shifted_argmax_equals_the_plain_coordinate_ascent_and_meets_the_shares():
+    from clavadb.model import space
+
+    rng = np.random.default_rng(3)
+    for n, m in ((1, 1), (7, 9), (1000, 2), (3000, 21)):
+        scores = (rng.standard_normal((n, m)) + rng.standard_normal(m)).astype(np.float32)
+        share = rng.dirichlet(np.ones(m))
+        if m > 2:
+            share[1] = 0.0
+            share /= share.sum()
+        got = space.shifted_argmax(scores, share)
+        np.testing.assert_array_equal(got, _plain_shifted_argmax(scores, share, space._SWEEPS))
+        if n >= 1000:
+            np.testing.assert_allclose(np.bincount(got, minlength=m) / n, share, atol=2e-3)

@@ -11,6 +11,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from clavadb.model.infer import strided_steps
+
 
 def timestep_embedding(t: torch.Tensor, dim: int) -> torch.Tensor:
     """Sinusoidal embedding of (float) timesteps, as in DDPM / TabDDPM."""
@@ -184,7 +186,7 @@ def sample(model: TimeMLP, diffusion: Diffusion, n: int, d: int, sample_steps: i
     denoiser. x_0 predictions are clipped to [lo, hi]; the last one too unless clip_last is False (the scores
     then stay apart for a calibration that ranks them)."""
     out = torch.empty((n, d), device=device)
-    seq = np.unique(np.linspace(0, diffusion.T - 1, sample_steps).round().astype(np.int64))[::-1]
+    seq = strided_steps(diffusion.T, sample_steps)
     ab = diffusion.ab
     for start in range(0, n, batch):
         rows = slice(start, min(n, start + batch))
