@@ -176,3 +176,15 @@ def test_a_column_null_in_every_synthetic_row_is_scored(tmp_path):
     assert set(scored) == {"d", "x"}
     assert scored["d"] is None or scored["d"] < 20  # no synthetic date where every real row has one
     assert scored["x"] == pytest.approx(100.0)
+
+
+def test_ks_on_one_row_tables_is_silent():
+    """A one-row table (TPC-DS call_center) scores without scipy's divide-by-zero warning on the console."""
+    import warnings
+
+    from clavadb.report.stats import ks_complement
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert ks_complement(np.array([1.0]), np.array([2.0])) == 0.0
+        assert ks_complement(np.array([1.0]), np.array([1.0])) == 1.0
