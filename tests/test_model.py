@@ -215,8 +215,8 @@ def test_cross_table_dependency_kept_better_than_independent():
         syn = Synthesizer(schema, preset="test", method=method, **over).fit(frames)
         out = syn.sample(seed=0)
         child = out["review"]
-        parent_country = out["movie"]["country"].to_numpy()[child[fk_column(schema.tables["review"].foreign_keys[0])]
-                                                            .to_numpy()]
+        pos = child[fk_column(schema.tables["review"].foreign_keys[0])].to_numpy(dtype="int64")  # NOT NULL FK
+        parent_country = out["movie"]["country"].to_numpy()[pos]
         return cramers_v(pd.Series(parent_country), child["language"])
 
     real = cramers_v(country, rating["language"])
